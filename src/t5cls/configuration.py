@@ -1,0 +1,68 @@
+"""Configuration of :class:`~t5cls.modeling.T5ForClassification`.
+
+This module is copied next to the weights by ``save_pretrained`` so that a saved directory loads
+with ``trust_remote_code=True`` in a process that never imports t5cls: it may import only
+transformers and the standard library.
+"""
+
+from __future__ import annotations
+
+from huggingface_hub.dataclasses import strict
+from transformers import T5Config
+
+PROBLEM_TYPES = ("single_label_classification", "multi_label_classification", "regression")
+
+
+@strict
+class T5ClassificationConfig(T5Config):
+    r"""Configuration of a T5 encoder classifier: every T5 field, plus how the classifier pools.
+
+    Args:
+        num_decoder_layers (`int`, defaults to 1):
+            How many of the source's first decoder layers are kept to pool the encoder output with
+            learned queries. ``0`` pools by the mean over the encoder (Sentence-T5 style).
+        problem_type (`str`, *optional*):
+            ``"single_label_classification"`` (one query, cross-entropy), ``"multi_label_classification"``
+            (one query per label, binary cross-entropy) or ``"regression"`` (one query, MSE).
+            When left out: regression if ``num_labels == 1``, else single-label classification.
+        classifier_dropout (`float`, defaults to 0.0):
+            Dropout applied to the pooled vector before the ``classifier`` head.
+
+    Example:
+
+        >>> from t5cls import T5ClassificationConfig
+        >>> config = T5ClassificationConfig(d_model=64, num_layers=2, num_heads=4, id2label={0: "neg", 1: "pos"})
+        >>> config.num_queries
+        1
+    """
+
+    model_type = "t5cls"
+
+    num_decoder_layers: int = 1
+
+    def __post_init__(self, **kwargs):
+        super().__post_init__(**kwargs)
+        if self.problem_type is None:
+            self.problem_type = "regression" if self.num_labels == 1 else "single_label_classification"
+        if self.problem_type not in PROBLEM_TYPES:
+            raise ValueError(
+                f"problem_type={self.problem_type!r} is not supported; use one of {', '.join(PROBLEM_TYPES)}."
+            )
+        if self.num_decoder_layers < 0:
+            raise ValueError(
+                f"num_decoder_layers={self.num_decoder_layers} must be >= 0 (0 = mean pooling over the encoder)."
+            )
+        # The classifier never generates and takes no decoder inputs: no cache, and not an
+        # encoder-decoder in the sense pipelines and Trainer check for.
+        self.use_cache = False
+        self.is_encoder_decoder = False
+
+    @property
+    def num_queries(self) -> int:
+        """Number of learned query vectors fed to the decoder layers (0 for mean pooling)."""
+        if self.num_decoder_layers == 0:
+            return 0
+        return self.num_labels if self.problem_type == "multi_label_classification" else 1
+
+
+__all__ = ["T5ClassificationConfig", "PROBLEM_TYPES"]
