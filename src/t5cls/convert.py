@@ -222,6 +222,14 @@ def classification_config(
 ) -> T5ClassificationConfig:
     """A :class:`T5ClassificationConfig` with the source's architecture and the classifier's settings."""
     fields = {name: source[name] for name in T5_FIELDS if source.get(name) is not None}
+    # Some published configs (the seed checkpoint among them) say `feed_forward_proj: "gelu"` with
+    # `is_gated_act: true` and `dense_act_fn: "gelu"`; the JSON fields win in transformers, so the
+    # model is gated with exact GELU. State that unambiguously in the classifier's config.
+    feed_forward = fields.get("feed_forward_proj", "relu")
+    if source.get("is_gated_act") and not feed_forward.startswith("gated-"):
+        fields["feed_forward_proj"] = f"gated-{feed_forward}"
+    if source.get("dense_act_fn"):
+        fields["dense_act_fn"] = source["dense_act_fn"]
     return T5ClassificationConfig(
         **fields,
         num_decoder_layers=num_decoder_layers,
