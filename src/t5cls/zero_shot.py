@@ -1,0 +1,365 @@
+"""ZeroShotClassifier: NLI zero-shot classification with any 3-way NLI sequence classifier.
+
+Each (text, candidate label) pair becomes one NLI example, "premise = text, hypothesis =
+template(label)", and the entailment logit says how well the label fits (REFERENCE.md §5). The
+scores are transformers' ``pipeline("zero-shot-classification")``'s, computed faster: all pairs of
+a call are tokenised once, sorted by length and packed into batches by a token budget, instead of
+one padded batch of ``batch_size`` pairs at a time in input order.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel
+
+from .data import as_text_list, batches
+from .inference import DEFAULT_BATCH_TOKENS, default_device, default_dtype
+from .modeling import T5ForClassification, published_format
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TEMPLATE = "This example is {}."
+
+
+@dataclass(frozen=True)
+class ZeroShotPreset:
+    """How one use of zero-shot NLI turns an input into a premise and a label into a hypothesis.
+
+    Attributes:
+        name: the preset's name (``ZeroShotClassifier(...)(texts, preset=name)``, ``--preset``).
+        hypothesis_template: the hypothesis, with ``{}`` where the label goes.
+        premise_template: ``None`` when the text is the premise; otherwise a format string over
+            ``{passage}`` and ``{question}``, and each input is a ``(passage, question)`` pair.
+        candidate_labels: labels used when the call names none (``None``: the call must name them).
+        multi_label: the default of ``multi_label`` for this use.
+    """
+
+    name: str
+    hypothesis_template: str
+    premise_template: str | None = None
+    candidate_labels: tuple[str, ...] | None = None
+    multi_label: bool = False
+
+    def premise(self, item: Any) -> str:
+        """The premise for one input (a text, or a ``(passage, question)`` pair)."""
+        if self.premise_template is None:
+            return item
+        passage, question = item
+        return self.premise_template.format(passage=passage, question=question)
+
+
+# The four uses the seed checkpoint (REFERENCE.md §1) was published for; examples in the README.
+PRESETS: dict[str, ZeroShotPreset] = {
+    preset.name: preset
+    for preset in (
+        # Labels are topics: "sports", "politics", "science and technology".
+        ZeroShotPreset("topic", "This text is about {}."),
+        # Labels are verb phrases: "book a flight", "cancel my order", "talk to a human".
+        ZeroShotPreset("intent", "The user wants to {}."),
+        # The passage and the question together are the premise; the label answers the question.
+        ZeroShotPreset(
+            "boolean-qa",
+            "The answer is {}.",
+            premise_template="{passage}\nQuestion: {question}",
+            candidate_labels=("yes", "no"),
+        ),
+        ZeroShotPreset("sentiment", "The sentiment of this text is {}.", candidate_labels=("positive", "negative")),
+    )
+}
+
+
+def find_label_id(label2id: dict[str, int], prefix: str) -> int | None:
+    """The id of the first label that starts with ``prefix`` (case-insensitive), as transformers does."""
+    for label, index in label2id.items():
+        if str(label).lower().startswith(prefix):
+            return int(index)
+    return None
+
+
+def parse_labels(candidate_labels: Any) -> list[str]:
+    """A label list from a list of strings or one comma-separated string ("sports, politics").
+
+    Raises:
+        ValueError: no labels, an empty label, or a label given twice.
+        TypeError: something other than strings.
+    """
+    if isinstance(candidate_labels, str):
+        labels = [part.strip() for part in candidate_labels.split(",") if part.strip()]
+    elif isinstance(candidate_labels, Sequence):
+        labels = list(candidate_labels)
+        bad = [label for label in labels if not isinstance(label, str)]
+        if bad:
+            raise TypeError(f"candidate labels must be strings; got {bad!r}.")
+        if any(not label.strip() for label in labels):
+            raise ValueError(f"candidate labels must be non-empty strings; got {labels!r}.")
+    else:
+        raise TypeError(
+            f"candidate_labels must be a list of strings or a comma-separated string, got {type(candidate_labels).__name__}."
+        )
+    if not labels:
+        raise ValueError(f"No candidate labels in {candidate_labels!r}; pass at least one, e.g. ['sports', 'politics'].")
+    dupes = sorted({label for label in labels if labels.count(label) > 1})
+    if dupes:
+        raise ValueError(f"candidate labels must be unique; {dupes} appear more than once in {labels!r}.")
+    return labels
+
+
+def check_template(template: str) -> None:
+    """Raise a ValueError unless ``template`` has a ``{}`` slot for the label."""
+    if not isinstance(template, str):
+        raise TypeError(f"hypothesis_template must be a string with '{{}}' for the label, got {template!r}.")
+    try:
+        filled = template.format("label")
+    except (IndexError, KeyError, ValueError) as exc:
+        raise ValueError(
+            f"hypothesis_template {template!r} cannot be filled with a label ({exc!r}); "
+            "use one '{}' where the label goes, e.g. 'This example is {}.'"
+        ) from exc
+    if filled == template:
+        raise ValueError(
+            f"hypothesis_template {template!r} has no '{{}}' for the label; "
+            "put '{}' where the label goes, e.g. 'This example is {}.'"
+        )
+
+
+def load_nli_model(src: str | Path, *, device: torch.device, dtype: torch.dtype) -> tuple[PreTrainedModel, Any]:
+    """Load an NLI classifier and its tokenizer: a t5cls directory, the published T5ForClassification
+    format, or any transformers ``AutoModelForSequenceClassification`` checkpoint (directory or hub id)."""
+    path = Path(src)
+    if path.is_dir() and not (path / "config.json").is_file():
+        raise FileNotFoundError(f"{str(src)!r} is not a model directory (no config.json).")
+    try:
+        if published_format(path) is not None:
+            # model_type "t5" would make the Auto classes build transformers' T5ForSequenceClassification.
+            model = T5ForClassification.from_pretrained(path, dtype=dtype)
+        else:
+            model = AutoModelForSequenceClassification.from_pretrained(str(src), dtype=dtype)
+        tokenizer = AutoTokenizer.from_pretrained(str(src))
+    except OSError as exc:  # transformers' "not a local folder and not a model on the Hub"
+        raise FileNotFoundError(f"Cannot load the NLI model {str(src)!r}: {exc}") from exc
+    return model.to(device).eval(), tokenizer
+
+
+class ZeroShotClassifier:
+    """Zero-shot classification with an NLI model: scores of "text entails template(label)".
+
+    Scores are those of transformers' ``pipeline("zero-shot-classification")`` with the same model
+    and template: single-label, a softmax of the entailment logits across a text's labels;
+    multi-label (and any call with one label), per label a softmax over [contradiction,
+    entailment]. The entailment and contradiction ids come from the model's ``label2id``
+    (labels starting with "entail" / "contradict", any case); no index is assumed. Premises longer
+    than the model's maximum are truncated; hypotheses never are.
+
+    Args:
+        model: an NLI model directory or hub id (a t5cls classifier, the published
+            T5ForClassification format, or any transformers sequence classifier trained on NLI),
+            or a loaded model.
+        tokenizer: the tokenizer, when ``model`` is an object (loaded from ``model`` otherwise).
+        device: defaults to CUDA when available, else CPU.
+        dtype: defaults to bf16 on CUDA, fp32 on CPU.
+        max_length: most tokens per (premise, hypothesis) pair (defaults to the tokenizer's maximum).
+        batch_tokens: most padded tokens per batch.
+
+    Raises:
+        ValueError: the model has no entailment label, or no tokenizer was given with a model object.
+
+    Example:
+        >>> zs = ZeroShotClassifier("flan-t5-xxl-classif-3way")  # doctest: +SKIP
+        >>> zs("The striker scored twice.", ["sports", "politics"])  # doctest: +SKIP
+        {'sequence': 'The striker scored twice.', 'labels': ['sports', 'politics'], 'scores': [0.97, 0.03], 'label': 'sports'}
+    """
+
+    def __init__(
+        self,
+        model: str | Path | PreTrainedModel,
+        tokenizer: Any = None,
+        *,
+        device: str | torch.device | None = None,
+        dtype: torch.dtype | str | None = None,
+        max_length: int | None = None,
+        batch_tokens: int = DEFAULT_BATCH_TOKENS,
+    ):
+        self.device = default_device(device)
+        self.dtype = default_dtype(self.device, dtype)
+        if isinstance(model, (str, Path)):
+            self.model, loaded_tokenizer = load_nli_model(model, device=self.device, dtype=self.dtype)
+            tokenizer = tokenizer or loaded_tokenizer
+        else:
+            if tokenizer is None:
+                raise ValueError("Pass the tokenizer with the model: ZeroShotClassifier(model, tokenizer).")
+            self.model = model.to(self.device).eval()
+        if batch_tokens < 1:
+            raise ValueError(f"batch_tokens={batch_tokens} must be a positive number of tokens.")
+        self.tokenizer = tokenizer
+        label2id = dict(self.model.config.label2id or {})
+        self.entailment_id = find_label_id(label2id, "entail")
+        if self.entailment_id is None:
+            raise ValueError(
+                f"The model's labels {label2id} have no entailment label, so it cannot score hypotheses. "
+                "Use an NLI model, or name its labels: set model.config.label2id / id2label (e.g. "
+                "{'entailment': 0, 'neutral': 1, 'contradiction': 2}) and pass (model, tokenizer)."
+            )
+        self.contradiction_id = find_label_id(label2id, "contradict")
+        if self.contradiction_id is None and len(label2id) == 2:
+            # Two-way NLI ("entailment" / "not_entailment"): the other label is the "no".
+            self.contradiction_id = 1 - self.entailment_id
+        tokenizer_max = getattr(tokenizer, "model_max_length", None) or 512
+        self.max_length = max_length or (tokenizer_max if tokenizer_max < 100_000 else 512)
+        self.batch_tokens = batch_tokens
+        self._model_inputs = list(getattr(tokenizer, "model_input_names", ["input_ids", "attention_mask"]))
+        # transformers' T5ForSequenceClassification would otherwise build a decoder cache it never uses.
+        self._forward_kwargs = {"use_cache": False} if "use_cache" in inspect.signature(self.model.forward).parameters else {}
+
+    def __call__(
+        self,
+        texts: Any,
+        candidate_labels: Any = None,
+        *,
+        hypothesis_template: str | None = None,
+        multi_label: bool | None = None,
+        threshold: float | None = None,
+        preset: str | ZeroShotPreset | None = None,
+    ) -> dict[str, Any] | list[dict[str, Any]]:
+        """Classify ``texts`` among ``candidate_labels``.
+
+        Args:
+            texts: a string or a list of strings (``(passage, question)`` pairs for ``preset="boolean-qa"``).
+            candidate_labels: the labels for every text (a list, or one comma-separated string), or
+                one label list per text; defaults to the preset's labels where it has them.
+            hypothesis_template: the hypothesis with ``{}`` for the label; defaults to the preset's,
+                else ``"This example is {}."``.
+            multi_label: score each label on its own (entailment vs contradiction) instead of
+                sharing the probability across labels; defaults to the preset's (False).
+            threshold: when the best score is below it, ``"label"`` is ``None`` ("none of these").
+            preset: ``"topic"``, ``"intent"``, ``"boolean-qa"``, ``"sentiment"`` (see ``PRESETS``) or
+                a :class:`ZeroShotPreset`.
+
+        Returns:
+            Per text a dict, as transformers' pipeline returns it, plus the decision:
+            ``{"sequence": text, "labels": [...], "scores": [...], "label": best or None}`` with
+            labels sorted by score, best first. One dict for one text, else a list.
+
+        Raises:
+            ValueError: no labels, an empty or repeated label, a template without ``{}``, a
+                threshold outside [0, 1], an unknown preset, or label lists that do not match the texts.
+            TypeError: an input that is not a string (or pair, for boolean QA).
+        """
+        preset = self._preset(preset)
+        template = preset.hypothesis_template if hypothesis_template is None else hypothesis_template
+        check_template(template)
+        multi_label = preset.multi_label if multi_label is None else multi_label
+        if threshold is not None and not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"threshold={threshold} must be between 0 and 1 (or None for no threshold).")
+        items, single = as_text_list(texts, allow_pairs=preset.premise_template is not None)
+        if preset.premise_template is not None and any(isinstance(item, str) for item in items):
+            raise TypeError(f"The {preset.name!r} preset takes (passage, question) pairs, not single strings.")
+        label_sets = self._label_sets(candidate_labels, preset, len(items), single)
+
+        premises = [preset.premise(item) for item in items]
+        pairs = [(premise, template.format(label)) for premise, labels in zip(premises, label_sets) for label in labels]
+        logits = torch.from_numpy(self.logits(pairs))  # (pairs, num_nli_labels)
+
+        results = []
+        start = 0
+        for item, labels in zip(items, label_sets):
+            rows = logits[start : start + len(labels)]  # (labels, num_nli_labels)
+            start += len(labels)
+            scores = self._scores(rows, multi_label=multi_label or len(labels) == 1)
+            order = sorted(range(len(labels)), key=lambda j: -scores[j])
+            best = float(scores[order[0]])
+            results.append(
+                {
+                    "sequence": item,
+                    "labels": [labels[j] for j in order],
+                    "scores": [float(scores[j]) for j in order],
+                    "label": labels[order[0]] if threshold is None or best >= threshold else None,
+                }
+            )
+        return results[0] if single else results
+
+    def logits(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+        """NLI logits ``(n, num_nli_labels)`` of (premise, hypothesis) pairs, in input order.
+
+        Pairs are tokenised once (premise truncated to fit ``max_length``), sorted by length and
+        run in batches of at most ``batch_tokens`` padded tokens.
+        """
+        num_labels = self.model.config.num_labels
+        if not pairs:
+            return np.zeros((0, num_labels), dtype=np.float32)
+        try:
+            encoded = self.tokenizer(
+                [p for p, _ in pairs], [h for _, h in pairs], truncation="only_first", max_length=self.max_length
+            )
+        except Exception as exc:  # tokenizers raises a bare Exception when a hypothesis alone is too long
+            if "too short" not in str(exc):
+                raise
+            raise ValueError(
+                f"A hypothesis leaves no room for the text within max_length={self.max_length} tokens; "
+                "shorten the template or the labels."
+            ) from exc
+        features = {name: encoded[name] for name in self._model_inputs if name in encoded}
+        out = np.zeros((len(pairs), num_labels), dtype=np.float32)
+        with torch.inference_mode():
+            for group in batches([len(ids) for ids in features["input_ids"]], batch_tokens=self.batch_tokens):
+                batch = self.tokenizer.pad(
+                    {name: [values[i] for i in group] for name, values in features.items()}, return_tensors="pt"
+                )
+                inputs = {name: tensor.to(self.device) for name, tensor in batch.items()}
+                out[group] = self.model(**inputs, **self._forward_kwargs).logits.float().cpu().numpy()
+        return out
+
+    def _scores(self, rows: torch.Tensor, *, multi_label: bool) -> np.ndarray:
+        """Label scores from one text's NLI logits ``rows`` (labels, num_nli_labels)."""
+        if not multi_label:
+            return torch.softmax(rows[:, self.entailment_id], dim=0).numpy()
+        if self.contradiction_id is None:
+            labels = dict(self.model.config.label2id)
+            raise ValueError(
+                f"Multi-label scores (and calls with one label) need a contradiction label, and the model's labels "
+                f"{labels} have none; pass two or more labels with multi_label=False, or name the model's labels."
+            )
+        pair = rows[:, [self.contradiction_id, self.entailment_id]]  # (labels, 2)
+        return torch.softmax(pair, dim=1)[:, 1].numpy()
+
+    @staticmethod
+    def _preset(preset: str | ZeroShotPreset | None) -> ZeroShotPreset:
+        if preset is None:
+            return ZeroShotPreset("default", DEFAULT_TEMPLATE)
+        if isinstance(preset, ZeroShotPreset):
+            return preset
+        if preset not in PRESETS:
+            raise ValueError(f"Unknown preset {preset!r}; choose one of {sorted(PRESETS)} or pass a ZeroShotPreset.")
+        return PRESETS[preset]
+
+    @staticmethod
+    def _label_sets(candidate_labels: Any, preset: ZeroShotPreset, n: int, single: bool) -> list[list[str]]:
+        """One label list per text, from shared labels or per-text lists."""
+        if candidate_labels is None:
+            if preset.candidate_labels is None:
+                raise ValueError("No candidate_labels; pass the labels, e.g. ['sports', 'politics'] or 'sports,politics'.")
+            candidate_labels = list(preset.candidate_labels)
+        per_text = (
+            not isinstance(candidate_labels, str)
+            and isinstance(candidate_labels, Sequence)
+            and len(candidate_labels) > 0
+            and all(not isinstance(labels, str) and isinstance(labels, Sequence) for labels in candidate_labels)
+        )
+        if not per_text:
+            return [parse_labels(candidate_labels)] * n
+        if len(candidate_labels) != n:
+            what = "1 text" if single else f"{n} texts"
+            raise ValueError(
+                f"Got {len(candidate_labels)} label lists for {what}; pass one list per text, or one list for all."
+            )
+        return [parse_labels(labels) for labels in candidate_labels]
+
+
+__all__ = ["ZeroShotClassifier", "ZeroShotPreset", "PRESETS", "DEFAULT_TEMPLATE", "check_template", "find_label_id", "parse_labels"]

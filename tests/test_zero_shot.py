@@ -1,0 +1,252 @@
+"""ZeroShotClassifier: parity with transformers' zero-shot pipeline, presets, bad input, CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from transformers import AutoTokenizer, T5Model, pipeline
+
+import t5cls
+from t5cls.zero_shot import PRESETS, ZeroShotClassifier, ZeroShotPreset
+from tests.conftest import sample_texts, tiny_t5_config
+
+ATOL = 1e-5
+LABELS = ["world news", "sports", "business", "science and technology"]
+
+
+@pytest.fixture(scope="module")
+def texts() -> list[str]:
+    # Real AG News rows of different lengths, plus a short one, so batches hold padding.
+    return sample_texts(5) + ["A short one."]
+
+
+@pytest.fixture(scope="module")
+def zs(tiny_nli_dir) -> ZeroShotClassifier:
+    return ZeroShotClassifier(tiny_nli_dir)
+
+
+@pytest.fixture(scope="module")
+def reference(tiny_nli_dir):
+    """transformers' own pipeline on the same directory (``import t5cls`` makes it loadable)."""
+    return pipeline("zero-shot-classification", model=str(tiny_nli_dir), device="cpu")
+
+
+def _assert_same(ours, theirs):
+    ours, theirs = (ours, theirs) if isinstance(ours, list) else ([ours], [theirs])
+    assert len(ours) == len(theirs)
+    for mine, ref in zip(ours, theirs):
+        assert mine["sequence"] == ref["sequence"]
+        assert mine["labels"] == ref["labels"]
+        np.testing.assert_allclose(mine["scores"], ref["scores"], atol=ATOL, rtol=0)
+
+
+# --- parity with transformers' pipeline -------------------------------------------------------
+
+
+@pytest.mark.parametrize("multi_label", [False, True])
+def test_matches_transformers_pipeline(zs, reference, texts, multi_label):
+    ours = zs(texts, LABELS, multi_label=multi_label)
+    theirs = reference(texts, candidate_labels=LABELS, multi_label=multi_label)
+    _assert_same(ours, theirs)
+    if not multi_label:
+        assert all(abs(sum(r["scores"]) - 1.0) < 1e-5 for r in ours)
+
+
+def test_matches_pipeline_with_template_one_label_and_comma_string(zs, reference, texts):
+    template = "The topic of this article is {}."
+    _assert_same(
+        zs(texts[0], "sports, politics,science", hypothesis_template=template),
+        reference(texts[0], candidate_labels="sports, politics,science", hypothesis_template=template),
+    )
+    # One label: transformers scores it as entailment vs contradiction, and so do we.
+    _assert_same(zs(texts[:2], ["sports"]), reference(texts[:2], candidate_labels=["sports"]))
+
+
+def test_model_object_and_tiny_batches_give_the_same_scores(zs, tiny_nli_dir, t5_tokenizer, texts):
+    model = t5cls.T5ForClassification.from_pretrained(tiny_nli_dir)
+    small = ZeroShotClassifier(model, t5_tokenizer, batch_tokens=16)  # one pair per batch
+    _assert_same(small(texts, LABELS), zs(texts, LABELS))
+
+
+def test_per_text_label_sets_equal_separate_calls(zs, texts):
+    label_sets = [["sports", "politics"], LABELS, ["a", "b", "c"]]
+    together = zs(texts[:3], label_sets)
+    for text, labels, result in zip(texts[:3], label_sets, together):
+        _assert_same(result, zs(text, labels))
+        assert sorted(result["labels"]) == sorted(labels)
+
+
+def test_threshold_gives_no_label(zs, texts):
+    best = zs(texts[0], LABELS)
+    assert best["label"] == best["labels"][0]
+    assert zs(texts[0], LABELS, threshold=0.0)["label"] == best["labels"][0]
+    assert zs(texts[0], LABELS, threshold=1.0)["label"] is None
+    assert zs([], LABELS) == []
+
+
+# --- the published T5ForClassification format as the NLI model ---------------------------------
+
+
+def _published_checkpoint(directory, tokenizer, *, id2label):
+    """The REFERENCE.md §1 layout: T5Model keys with one decoder layer plus head.weight, model_type t5."""
+    config = tiny_t5_config(num_decoder_layers=1)
+    torch.manual_seed(5)
+    t5 = T5Model(config).eval()
+    head = torch.randn(3, config.d_model)
+    state = {k: v for k, v in t5.state_dict().items() if not k.endswith("embed_tokens.weight")}
+    torch.save({**state, "head.weight": head}, directory / "pytorch_model.bin")
+    cfg = config.to_dict()
+    cfg.update(architectures=["T5ForClassification"], n_class=3, model_type="t5", tie_word_embeddings=False)
+    cfg.pop("label2id", None)
+    cfg.pop("id2label", None)
+    if id2label is not None:
+        cfg["id2label"] = id2label
+    (directory / "config.json").write_text(json.dumps(cfg))
+    tokenizer.save_pretrained(directory)
+    return t5, head
+
+
+def test_published_t5forclassification_checkpoint_as_nli_model(tmp_path, t5_tokenizer, texts):
+    labels = {"0": "entailment", "1": "neutral", "2": "contradiction"}
+    t5, head = _published_checkpoint(tmp_path, t5_tokenizer, id2label=labels)
+    results = ZeroShotClassifier(tmp_path)(texts[:2], LABELS)
+
+    # The published forward, by hand: decoder fed <pad>, head on position 0; then the pipeline's formula.
+    for text, result in zip(texts[:2], results):
+        enc = t5_tokenizer([text] * len(LABELS), [f"This example is {label}." for label in LABELS], padding=True, return_tensors="pt")
+        with torch.no_grad():
+            hidden = t5(**enc, decoder_input_ids=torch.zeros((len(LABELS), 1), dtype=torch.long)).last_hidden_state
+        entailment = (hidden[:, 0] @ head.T)[:, 0]  # (labels,)
+        expected = dict(zip(LABELS, torch.softmax(entailment, dim=0).tolist()))
+        got = dict(zip(result["labels"], result["scores"]))
+        for label in LABELS:
+            assert got[label] == pytest.approx(expected[label], abs=ATOL)
+
+
+def test_published_checkpoint_without_label_names_is_a_clear_error(tmp_path, t5_tokenizer):
+    _published_checkpoint(tmp_path, t5_tokenizer, id2label=None)
+    with pytest.raises(ValueError, match="no entailment label"):
+        ZeroShotClassifier(tmp_path)
+
+
+# --- presets -------------------------------------------------------------------------------------
+
+
+def test_boolean_qa_preset_builds_the_premise_from_passage_and_question(zs):
+    passage, question = "The Nile flows north into the Mediterranean Sea.", "does the nile flow north"
+    result = zs((passage, question), preset="boolean-qa")
+    assert set(result["labels"]) == {"yes", "no"}
+    expected = zs(f"{passage}\nQuestion: {question}", ["yes", "no"], hypothesis_template="The answer is {}.")
+    np.testing.assert_allclose(result["scores"], expected["scores"], atol=ATOL, rtol=0)
+    assert result["sequence"] == (passage, question)
+
+
+@pytest.mark.parametrize("name", ["topic", "intent", "sentiment"])
+def test_text_presets_use_their_template(zs, texts, name):
+    preset = PRESETS[name]
+    labels = list(preset.candidate_labels or ["book a flight", "play music"])
+    result = zs(texts[0], None if preset.candidate_labels else labels, preset=name)
+    expected = zs(texts[0], labels, hypothesis_template=preset.hypothesis_template)
+    _assert_same(result, expected)
+
+
+def test_custom_preset_object(zs, texts):
+    preset = ZeroShotPreset("news", "This news is about {}.", candidate_labels=("sports", "money"))
+    _assert_same(zs(texts[0], preset=preset), zs(texts[0], ["sports", "money"], hypothesis_template="This news is about {}."))
+
+
+# --- bad input -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        (dict(candidate_labels=LABELS, hypothesis_template="This example is about"), ValueError, "has no '{}'"),
+        (dict(candidate_labels=LABELS, hypothesis_template="About {topic}."), ValueError, "cannot be filled"),
+        (dict(candidate_labels=[]), ValueError, "No candidate labels"),
+        (dict(candidate_labels=" , "), ValueError, "No candidate labels"),
+        (dict(candidate_labels=None), ValueError, "No candidate_labels"),
+        (dict(candidate_labels=["sports", "news", "sports"]), ValueError, r"unique; \['sports'\]"),
+        (dict(candidate_labels=["sports", " "]), ValueError, "non-empty"),
+        (dict(candidate_labels=["sports", 3]), TypeError, "must be strings"),
+        (dict(candidate_labels=[["a"], ["b"], ["c"]]), ValueError, "3 label lists for 2 texts"),
+        (dict(candidate_labels=LABELS, threshold=1.5), ValueError, "between 0 and 1"),
+        (dict(candidate_labels=LABELS, preset="topics"), ValueError, "Unknown preset 'topics'"),
+    ],
+)
+def test_bad_call_arguments_are_clear_errors(zs, kwargs, error, message):
+    with pytest.raises(error, match=message):
+        zs(["one text", "another"], **kwargs)
+
+
+def test_bad_texts_are_clear_errors(zs):
+    with pytest.raises(TypeError, match=r"texts\[1\]"):
+        zs(["fine", 3], LABELS)
+    with pytest.raises(TypeError, match="texts is None"):
+        zs(None, LABELS)
+    with pytest.raises(TypeError, match=r"texts\[0\]"):
+        zs([("a", "b")], LABELS)  # pairs only with the boolean-qa preset
+    with pytest.raises(TypeError, match="passage, question"):
+        zs(["just a text"], preset="boolean-qa")
+
+
+def test_model_without_entailment_label_is_a_clear_error(tiny_classifier_dir):
+    with pytest.raises(ValueError, match=r"'negative'.*no entailment label"):
+        ZeroShotClassifier(tiny_classifier_dir)
+
+
+def test_multi_label_needs_a_contradiction_label(tiny_nli_dir, t5_tokenizer):
+    model = t5cls.T5ForClassification.from_pretrained(tiny_nli_dir)
+    model.config.id2label = {0: "entailment", 1: "neutral", 2: "other"}
+    model.config.label2id = {"entailment": 0, "neutral": 1, "other": 2}
+    zs = ZeroShotClassifier(model, t5_tokenizer)
+    assert len(zs("text", ["a", "b"])["scores"]) == 2  # single-label needs entailment only
+    with pytest.raises(ValueError, match="contradiction label"):
+        zs("text", ["a", "b"], multi_label=True)
+
+
+def test_missing_model_and_tokenizer_are_clear_errors(tmp_path, tiny_nli_dir):
+    with pytest.raises(FileNotFoundError, match="no config.json"):
+        ZeroShotClassifier(tmp_path)
+    with pytest.raises(ValueError, match="Pass the tokenizer"):
+        ZeroShotClassifier(t5cls.T5ForClassification.from_pretrained(tiny_nli_dir))
+
+
+# --- CLI -------------------------------------------------------------------------------------
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "t5cls.cli", "zero-shot", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_cli_writes_one_json_line_per_text(zs, tiny_nli_dir, tmp_path, texts):
+    source = tmp_path / "in.txt"
+    source.write_text("\n".join(texts[:3]) + "\n")
+    result = _cli(str(tiny_nli_dir), str(source), "--labels", ",".join(LABELS), "--threshold", "0.99")
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    _assert_same(rows, zs(texts[:3], LABELS))
+    assert all(row["label"] is None for row in rows)  # 4 labels from a random model: nothing reaches 0.99
+
+    out = tmp_path / "out.csv"
+    result = _cli(str(tiny_nli_dir), str(source), "--labels", "sports,politics", "--multi-label", "--output", str(out))
+    assert result.returncode == 0, result.stderr
+    import pandas as pd
+
+    table = pd.read_csv(out)
+    assert list(table.columns[:3]) == ["sequence", "label", "score"] and len(table) == 3
+    expected = zs(texts[0], ["sports", "politics"], multi_label=True)
+    assert table.loc[0, "score_sports"] == pytest.approx(dict(zip(expected["labels"], expected["scores"]))["sports"], abs=ATOL)
+
+
+def test_cli_bad_template_exits_2_with_one_line(tiny_nli_dir, tmp_path):
+    source = tmp_path / "in.txt"
+    source.write_text("a text\n")
+    result = _cli(str(tiny_nli_dir), str(source), "--labels", "a,b", "--template", "no slot")
+    assert result.returncode == 2
+    assert "has no '{}'" in result.stderr and len(result.stderr.strip().splitlines()) == 1
