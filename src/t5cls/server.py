@@ -1,0 +1,618 @@
+"""HTTP API for a T5 classifier: ``t5cls serve MODEL``, FastAPI + uvicorn, with micro-batching.
+
+:func:`create_app` reads what the model directory holds and builds a FastAPI app whose lifespan
+loads the model once. Endpoints (OpenAPI docs at ``/docs``):
+
+- ``POST /v1/classify`` ``{"inputs": str | [str | [text, text_pair], ...], "top_k"?}`` (a T5 classifier)
+- ``POST /v1/zero-shot`` ``{"inputs", "candidate_labels", "hypothesis_template"?, "multi_label"?}``
+  (a classifier with an ``entail*`` label, i.e. an NLI model)
+- ``POST /v1/score`` ``{"inputs", "labels", "template"?}`` (a seq2seq T5: exact label probabilities)
+- ``GET /health``, ``GET /v1/model``
+
+Concurrent requests are merged by one :class:`~t5cls.batching.MicroBatcher` per endpoint; all
+model calls run one at a time in a single worker thread, so the event loop never waits on the
+model. Requests beyond the limits (inputs per request, characters per input, body bytes) get a
+413 naming the limit; malformed or ill-typed bodies get a 400/422 saying what is wrong; an
+internal error fails only the request it belongs to. On shutdown (SIGINT/SIGTERM) uvicorn stops
+accepting connections, in-flight requests complete, then the batchers drain and stop.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Callable, Hashable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
+
+from .batching import BatcherClosedError, MicroBatcher
+from .inference import DEFAULT_BATCH_TOKENS
+from .modeling import published_format
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_WAIT_MS = 5.0
+DEFAULT_MAX_INPUTS = 64
+DEFAULT_MAX_CHARS = 10_000
+DEFAULT_MAX_BODY_BYTES = 1 << 20
+SEQ2SEQ_MODEL_TYPES = ("t5", "mt5", "umt5")
+
+
+# --- what the model directory holds ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What ``create_app`` learns from ``config.json`` before loading any weights.
+
+    ``kind`` is ``"classifier"`` (T5ForClassification, published T5ForClassification or EncT5) or
+    ``"seq2seq"`` (a T5 with its LM head, for label scoring); ``nli`` says whether a classifier has
+    an ``entail*`` label, which turns on zero-shot classification.
+    """
+
+    path: Path
+    kind: Literal["classifier", "seq2seq"]
+    model_type: str
+    labels: list[str] = field(default_factory=list)
+    nli: bool = False
+
+
+def inspect_model_dir(model_dir: str | Path) -> ModelInfo:
+    """Read ``config.json`` and say what can be served from ``model_dir``.
+
+    Raises:
+        FileNotFoundError: ``model_dir`` has no ``config.json``.
+        ValueError: the directory holds a model that is neither a T5 classifier nor a seq2seq T5.
+    """
+    path = Path(model_dir)
+    config_file = path / "config.json"
+    if not config_file.is_file():
+        raise FileNotFoundError(
+            f"{str(model_dir)!r} is not a model directory (no config.json); pass a directory written by "
+            "`t5cls convert` / save_pretrained, or a seq2seq T5 checkpoint directory."
+        )
+    config = json.loads(config_file.read_text())
+    model_type = str(config.get("model_type"))
+    architectures = config.get("architectures") or []
+    if model_type == "t5cls" or published_format(path) is not None:
+        id2label = config.get("id2label") or {}
+        labels = [str(id2label[k]) for k in sorted(id2label, key=int)]
+        nli = any(label.lower().startswith("entail") for label in labels)
+        return ModelInfo(path, "classifier", model_type, labels, nli)
+    if model_type in SEQ2SEQ_MODEL_TYPES and (not architectures or any("ConditionalGeneration" in a for a in architectures)):
+        return ModelInfo(path, "seq2seq", model_type)
+    raise ValueError(
+        f"{str(model_dir)!r} holds a {model_type!r} model ({', '.join(architectures) or 'no architectures'}); "
+        "t5cls serve needs a T5 classifier (make one with `t5cls convert`) or a seq2seq T5 (t5, mT5, flan-t5)."
+    )
+
+
+# --- request and response bodies -------------------------------------------------------------
+
+_JSON_TYPES = {str: "a string", int: "a number", float: "a number", bool: "a boolean", list: "an array", dict: "an object"}
+
+
+def _json_type(value: Any) -> str:
+    return "null" if value is None else _JSON_TYPES.get(type(value), type(value).__name__)
+
+
+def _input_list(value: Any, *, allow_pairs: bool) -> list[Any]:
+    """``inputs`` as a non-empty list of non-blank strings (or ``(text, text_pair)`` tuples)."""
+    expected = "a string or a [text, text_pair] pair of strings" if allow_pairs else "a string"
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        raise PydanticCustomError(
+            "inputs_type", "must be a string or an array of strings, got {got}.", {"got": _json_type(value)}
+        )
+    if not value:
+        raise PydanticCustomError("inputs_empty", "is empty; send at least one text.")
+    items: list[Any] = []
+    for index, item in enumerate(value):
+        if allow_pairs and isinstance(item, list) and len(item) == 2 and all(isinstance(p, str) for p in item):
+            item = (item[0], item[1])
+        elif not isinstance(item, str):
+            raise PydanticCustomError(
+                "input_type", "item {index} is {got}; each item must be {expected}.",
+                {"index": index, "got": _json_type(item), "expected": expected},
+            )
+        if not "".join(item).strip():
+            raise PydanticCustomError("input_empty", "item {index} is an empty string; send text to classify.", {"index": index})
+        items.append(item)
+    if allow_pairs and len({isinstance(item, tuple) for item in items}) > 1:
+        raise PydanticCustomError("inputs_mixed", "mixes single texts and [text, text_pair] pairs; send one kind per request.")
+    return items
+
+
+def _label_list(value: Any) -> list[str]:
+    """Candidate labels: an array of non-empty distinct strings, or one comma-separated string."""
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",")]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise PydanticCustomError("labels_type", "must be an array of strings (or one comma-separated string).")
+    if not value or any(not v.strip() for v in value):
+        raise PydanticCustomError("labels_empty", "must hold at least one label and no empty ones.")
+    if len(set(value)) != len(value):
+        raise PydanticCustomError("labels_repeated", "has a repeated label; list each label once.")
+    return value
+
+
+Texts = Annotated[
+    str | list[str | tuple[str, str]], BeforeValidator(lambda v: _input_list(v, allow_pairs=True))
+]
+SingleTexts = Annotated[str | list[str], BeforeValidator(lambda v: _input_list(v, allow_pairs=False))]
+Labels = Annotated[str | list[str], BeforeValidator(_label_list)]
+
+
+class _Body(BaseModel):
+    # strict: a number is not silently read as a string, nor "2" as top_k=2.
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class ClassifyRequest(_Body):
+    """Texts to classify with the served classifier."""
+
+    inputs: Texts = Field(description="A text, or an array of texts or [text, text_pair] pairs.", examples=[["a gripping film"]])
+    top_k: int | None = Field(None, ge=1, description="Return the k most likely labels per input (default: all).")
+
+
+class ZeroShotRequest(_Body):
+    """Texts and candidate labels for NLI zero-shot classification."""
+
+    inputs: SingleTexts = Field(description="A text or an array of texts.", examples=[["the striker scored twice"]])
+    candidate_labels: Labels = Field(description="Labels to choose from.", examples=[["sports", "politics"]])
+    hypothesis_template: str = Field("This example is {}.", description="Hypothesis; {} is replaced by each label.")
+    multi_label: bool = Field(False, description="Score labels independently instead of one softmax across them.")
+
+
+class ScoreRequest(_Body):
+    """Texts and labels for exact label probabilities from a seq2seq T5."""
+
+    inputs: SingleTexts = Field(description="A text or an array of texts.", examples=[["a gripping film"]])
+    labels: Labels = Field(description="Candidate label strings (multi-token labels are fine).", examples=[["positive", "negative"]])
+    template: str | None = Field(None, description="Prompt with a {text} slot, e.g. 'sst2 sentence: {text}'.")
+
+
+class LabelScore(BaseModel):
+    label: str
+    score: float
+
+
+class ClassifyResponse(BaseModel):
+    results: list[list[LabelScore]] = Field(description="Per input, labels sorted by score (probability), best first.")
+
+
+class ZeroShotResult(BaseModel):
+    sequence: str
+    labels: list[str]
+    scores: list[float]
+
+
+class ZeroShotResponse(BaseModel):
+    results: list[ZeroShotResult]
+
+
+class ScoreResponse(BaseModel):
+    results: list[list[LabelScore]] = Field(description="Per input, labels sorted by probability, best first.")
+
+
+# --- the service: model, batchers, limits ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """Batching and limits of one server (see :func:`create_app` for their meaning)."""
+
+    device: str | None = None
+    dtype: str | None = None
+    max_batch_tokens: int = DEFAULT_BATCH_TOKENS
+    max_batch_size: int | None = None
+    max_wait_ms: float = DEFAULT_MAX_WAIT_MS
+    max_inputs: int = DEFAULT_MAX_INPUTS
+    max_chars: int = DEFAULT_MAX_CHARS
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+
+    def check(self) -> None:
+        for name in ("max_batch_tokens", "max_inputs", "max_chars", "max_body_bytes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}={getattr(self, name)} must be a positive number.")
+        if self.max_batch_size is not None and self.max_batch_size < 1:
+            raise ValueError(f"max_batch_size={self.max_batch_size} must be at least 1 (1 turns batching off), or None.")
+        if self.max_wait_ms < 0:
+            raise ValueError(f"max_wait_ms={self.max_wait_ms} must be zero or more milliseconds.")
+
+
+class _Service:
+    """Everything the endpoints share, built in the lifespan."""
+
+    def __init__(self, info: ModelInfo, settings: ServerSettings):
+        self.info = info
+        self.settings = settings
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="t5cls-model")
+        self.batchers: dict[str, MicroBatcher] = {}
+        self.classifier: Any = None
+        self.zero_shot: Any = None
+        self.scorers: dict[Hashable, Any] = {}
+        self.chars_per_token = 1.0
+        self.max_length = 512
+        self.description: dict[str, Any] = {}
+
+    def load(self) -> None:
+        """Load the model(s); runs once, before the server accepts connections."""
+        s = self.settings
+        if self.info.kind == "classifier":
+            from .inference import Classifier
+
+            self.classifier = Classifier(self.info.path, device=s.device, dtype=s.dtype, batch_tokens=s.max_batch_tokens)
+            self._add_batcher("classify", lambda items, key: list(self.classifier.predict_proba(items)))
+            tokenizer, model = self.classifier.tokenizer, self.classifier.model
+            self.max_length = int(getattr(self.classifier, "max_length", 512))
+            if self.info.nli and _has_module("zero_shot"):
+                self._load_zero_shot()
+        else:
+            tokenizer, model = self._load_scorer_model()
+        self.chars_per_token = _chars_per_token(tokenizer)
+        self.description = _describe(self.info, model, self.classifier)
+
+    def _load_zero_shot(self) -> None:
+        from .zero_shot import ZeroShotClassifier  # written beside this module; imported only when served
+
+        self.zero_shot = ZeroShotClassifier(str(self.info.path))
+
+        def run(items: list[str], key: Hashable) -> list[Any]:
+            labels, template, multi_label = key
+            out = self.zero_shot(items, candidate_labels=list(labels), hypothesis_template=template, multi_label=multi_label)
+            return [out] if isinstance(out, dict) else list(out)
+
+        self._add_batcher("zero-shot", run)
+
+    def _load_scorer_model(self) -> tuple[Any, Any]:
+        from .scoring import LabelScorer  # noqa: F401 - fails early when scoring is unavailable
+
+        raise NotImplementedError("label scoring endpoint is not wired yet")
+
+    def _add_batcher(self, name: str, run: Callable[[list[Any], Hashable], Sequence[Any]]) -> None:
+        s = self.settings
+        self.batchers[name] = MicroBatcher(
+            run, max_batch_tokens=s.max_batch_tokens, max_batch_size=s.max_batch_size, max_wait_ms=s.max_wait_ms,
+            executor=self.executor,
+        )
+
+    def start(self) -> None:
+        for batcher in self.batchers.values():
+            batcher.start()
+
+    async def stop(self) -> None:
+        for batcher in self.batchers.values():
+            await batcher.close()
+        self.executor.shutdown(wait=True)
+
+    def token_costs(self, items: Sequence[Any]) -> list[int]:
+        """Estimated tokens per input, from its length in characters.
+
+        Exact counts would mean tokenising in the event loop (about 0.3 s for a full request of
+        64 x 10,000 characters); the estimate only decides when a merged batch is full, while the
+        model function packs its batches by exact counts.
+        """
+        costs = []
+        for item in items:
+            chars = len(item) if isinstance(item, str) else sum(map(len, item))
+            costs.append(min(self.max_length, math.ceil(chars / self.chars_per_token) + 1))
+        return costs
+
+    def check_limits(self, items: Sequence[Any], *, what: str = "inputs") -> None:
+        s = self.settings
+        if len(items) > s.max_inputs:
+            raise HTTPException(
+                413,
+                f"{what} has {len(items)} items; this server takes at most {s.max_inputs} per request "
+                f"(max_inputs, `t5cls serve --max-inputs`). Split the request.",
+            )
+        for index, item in enumerate(items):
+            chars = len(item) if isinstance(item, str) else sum(map(len, item))
+            if chars > s.max_chars:
+                raise HTTPException(
+                    413,
+                    f"{what}[{index}] has {chars:,} characters; this server takes at most {s.max_chars:,} per "
+                    "input (max_chars, `t5cls serve --max-chars`).",
+                )
+
+    async def run(self, name: str, items: list[Any], *, key: Hashable = None) -> list[Any]:
+        """Send one request's inputs through the endpoint's batcher; map failures to HTTP errors."""
+        try:
+            return await self.batchers[name].submit(items, costs=self.token_costs(items), key=key)
+        except BatcherClosedError as exc:
+            raise HTTPException(503, str(exc)) from exc
+        except (ValueError, TypeError) as exc:  # the library's words for a bad input
+            raise HTTPException(422, str(exc)) from exc
+        except Exception as exc:
+            logger.exception("Internal error in %s", name)
+            raise HTTPException(500, f"Internal error in {name}: {type(exc).__name__}: {exc}") from exc
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "status": "ok",
+            "queued": sum(b.queued for b in self.batchers.values()),
+            "batching": {name: b.stats.as_dict() for name, b in self.batchers.items()},
+        }
+
+
+def _chars_per_token(tokenizer: Any) -> float:
+    """Characters per token of this tokenizer on ordinary English (about 4.5 for T5, 1 for byT5)."""
+    sample = "The quick brown fox jumps over the lazy dog, and the market rallied on Tuesday after the vote."
+    ids = tokenizer(sample, add_special_tokens=False)["input_ids"]
+    return max(1.0, len(sample) / max(len(ids), 1))
+
+
+def _describe(info: ModelInfo, model: Any, classifier: Any) -> dict[str, Any]:
+    config = model.config
+    description: dict[str, Any] = {
+        "path": str(info.path),
+        "kind": info.kind,
+        "model_type": config.model_type,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "d_model": config.d_model,
+        "encoder_layers": config.num_layers,
+        "decoder_layers": getattr(config, "num_decoder_layers", None),
+        "vocab_size": config.vocab_size,
+        "device": str(next(model.parameters()).device),
+        "dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
+    }
+    if classifier is not None:
+        description.update(labels=list(classifier.labels), problem_type=config.problem_type, max_length=classifier.max_length)
+    return description
+
+
+def _ranked(row: np.ndarray, labels: Sequence[str], top_k: int | None) -> list[dict[str, Any]]:
+    order = np.argsort(-row, kind="stable")[: top_k or len(labels)]
+    return [{"label": labels[j], "score": float(row[j])} for j in order]
+
+
+# --- errors and body size ----------------------------------------------------------------------
+
+
+def _location(loc: Sequence[Any]) -> str:
+    parts = [str(p) for p in loc if p != "body"]
+    # pydantic names the union member it tried ("str", "list[str]"); the user did not write those.
+    parts = [p for p in parts if not p.startswith(("str", "list[", "tuple["))]
+    return ".".join(parts) or "body"
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = exc.errors()
+    for error in errors:
+        if error.get("type") == "json_invalid":
+            reason = (error.get("ctx") or {}).get("error", "decode error")
+            return JSONResponse({"detail": f"Request body is not valid JSON: {reason}."}, status_code=400)
+    if any(tuple(e.get("loc", ())) == ("body",) for e in errors):
+        got = errors[0].get("input")
+        if got is None:
+            detail = 'Request body is missing; send a JSON object such as {"inputs": ["some text"]}.'
+        elif isinstance(got, (str, bytes)):
+            detail = 'Request body must be JSON (Content-Type: application/json), such as {"inputs": ["some text"]}.'
+        else:
+            detail = f'Request body must be a JSON object such as {{"inputs": ["some text"]}}, got {_json_type(got)}.'
+        return JSONResponse({"detail": detail}, status_code=422)
+    messages = []
+    for error in errors:
+        where = _location(error.get("loc", ()))
+        message = "unknown field; check its spelling" if error.get("type") == "extra_forbidden" else error.get("msg", "")
+        messages.append(f"{where}: {message.rstrip('.')}.")
+    return JSONResponse({"detail": " ".join(dict.fromkeys(messages))}, status_code=422)
+
+
+class BodySizeLimit:
+    """ASGI middleware: answer 413 to a request body above ``max_bytes`` (declared or streamed)."""
+
+    def __init__(self, app: Any, *, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._reject(scope, receive, send, int(declared))
+            return
+        # Read the whole body (it is small by definition) so that a chunked upload is bounded too.
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client disconnected
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.max_bytes:
+                await self._reject(scope, receive, send, size, streamed=True)
+                return
+            more = message.get("more_body", False)
+        replayed = False
+
+        async def replay() -> dict:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _reject(self, scope: dict, receive: Callable, send: Callable, size: int, *, streamed: bool = False) -> None:
+        what = f"more than {self.max_bytes:,}" if streamed else f"{size:,}"
+        detail = (
+            f"Request body is {what} bytes; this server takes at most {self.max_bytes:,} "
+            "(max_body_bytes, `t5cls serve --max-body-bytes`). Send fewer or shorter texts per request."
+        )
+        await JSONResponse({"detail": detail}, status_code=413, headers={"Connection": "close"})(scope, receive, send)
+
+
+# --- the app ---------------------------------------------------------------------------------
+
+
+def create_app(
+    model_dir: str | Path,
+    *,
+    device: str | None = None,
+    dtype: str | None = None,
+    max_batch_tokens: int = DEFAULT_BATCH_TOKENS,
+    max_batch_size: int | None = None,
+    max_wait_ms: float = DEFAULT_MAX_WAIT_MS,
+    max_inputs: int = DEFAULT_MAX_INPUTS,
+    max_chars: int = DEFAULT_MAX_CHARS,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+) -> FastAPI:
+    """Build the FastAPI app that serves ``model_dir``; its lifespan loads the model once.
+
+    Args:
+        model_dir: a T5 classifier directory (``t5cls convert``; zero-shot too when it has an
+            ``entail*`` label) or a seq2seq T5 directory (label scoring).
+        device, dtype: as for :class:`t5cls.Classifier` (CUDA + bf16 when available, else CPU + fp32).
+        max_batch_tokens: padded-token budget of one model call (merged requests).
+        max_batch_size: most inputs merged into one call; ``1`` turns batching off; ``None``: no cap.
+        max_wait_ms: how long a request may wait for others to share its model call.
+        max_inputs: most inputs (and candidate labels) per request.
+        max_chars: most characters per input.
+        max_body_bytes: largest request body.
+
+    Returns:
+        The app; serve it with uvicorn (``uvicorn.run(app)``) or :func:`serve`.
+
+    Raises:
+        FileNotFoundError: ``model_dir`` has no ``config.json``.
+        ValueError: an unservable model or a non-positive limit.
+
+    Example:
+        >>> app = create_app("sst2-classifier", max_wait_ms=2)  # doctest: +SKIP
+        >>> import uvicorn; uvicorn.run(app, port=8000)  # doctest: +SKIP
+    """
+    settings = ServerSettings(
+        device=device, dtype=dtype, max_batch_tokens=max_batch_tokens, max_batch_size=max_batch_size,
+        max_wait_ms=max_wait_ms, max_inputs=max_inputs, max_chars=max_chars, max_body_bytes=max_body_bytes,
+    )
+    settings.check()
+    info = inspect_model_dir(model_dir)
+    if info.kind == "seq2seq":
+        _require_module("scoring", "label scoring (POST /v1/score)")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        service = _Service(info, settings)
+        service.load()  # before the server accepts connections, so blocking is fine
+        service.start()
+        app.state.service = service
+        logger.info("Serving %s (%s) with endpoints %s", info.path, info.kind, ", ".join(endpoints))
+        try:
+            yield
+        finally:
+            await service.stop()  # uvicorn has already let in-flight requests finish
+
+    from . import __version__
+
+    app = FastAPI(
+        title="t5cls",
+        version=__version__,
+        description=f"T5 classification server for `{info.path.name}` ({info.kind}).",
+        lifespan=lifespan,
+    )
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+    endpoints = ["GET /health", "GET /v1/model"]
+
+    @app.get("/health", summary="Liveness, queue length and batching counters")
+    async def health(request: Request) -> dict[str, Any]:
+        return request.app.state.service.health()
+
+    @app.get("/v1/model", summary="The served model: labels, problem type, sizes, limits")
+    async def model_info(request: Request) -> dict[str, Any]:
+        service: _Service = request.app.state.service
+        return {**service.description, "endpoints": endpoints, "settings": asdict(settings)}
+
+    if info.kind == "classifier":
+        endpoints.append("POST /v1/classify")
+
+        @app.post("/v1/classify", response_model=ClassifyResponse, summary="Classify texts (or text pairs)")
+        async def classify(body: ClassifyRequest, request: Request) -> dict[str, Any]:
+            service: _Service = request.app.state.service
+            items = list(body.inputs)
+            service.check_limits(items)
+            key = "pairs" if isinstance(items[0], tuple) else "texts"  # a call takes one kind
+            rows = await service.run("classify", items, key=key)
+            labels = service.classifier.labels
+            return {"results": [_ranked(row, labels, body.top_k) for row in rows]}
+
+    if info.kind == "classifier" and info.nli and _has_module("zero_shot"):
+        endpoints.append("POST /v1/zero-shot")
+
+        @app.post("/v1/zero-shot", response_model=ZeroShotResponse, summary="NLI zero-shot classification")
+        async def zero_shot(body: ZeroShotRequest, request: Request) -> dict[str, Any]:
+            service: _Service = request.app.state.service
+            items = list(body.inputs)
+            service.check_limits(items)
+            service.check_limits(body.candidate_labels, what="candidate_labels")
+            key = (tuple(body.candidate_labels), body.hypothesis_template, body.multi_label)
+            return {"results": await service.run("zero-shot", items, key=key)}
+
+    return app
+
+
+def _has_module(name: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(f"t5cls.{name}") is not None
+
+
+def _require_module(name: str, what: str) -> None:
+    if not _has_module(name):
+        raise ValueError(f"This t5cls has no t5cls.{name} module, needed for {what}; update t5cls.")
+
+
+def serve(
+    model_dir: str | Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    log_level: str = "info",
+    access_log: bool = True,
+    graceful_timeout_s: int | None = 60,
+    **app_options: Any,
+) -> None:
+    """Serve ``model_dir`` with uvicorn until SIGINT/SIGTERM; in-flight requests complete first.
+
+    Args:
+        model_dir: see :func:`create_app`.
+        host, port: where to listen (``127.0.0.1`` keeps the server local).
+        log_level, access_log: uvicorn logging.
+        graceful_timeout_s: on shutdown, wait at most this long for in-flight requests (None: forever).
+        **app_options: the keyword arguments of :func:`create_app`.
+
+    Raises:
+        FileNotFoundError, ValueError: as :func:`create_app`.
+        RuntimeError: the server did not start (model failed to load, port in use); the log says why.
+    """
+    import uvicorn
+
+    app = create_app(model_dir, **app_options)
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level=log_level, access_log=access_log, lifespan="on",
+        timeout_graceful_shutdown=graceful_timeout_s,
+    )
+    server = uvicorn.Server(config)
+    server.run()
+    if not server.started:
+        raise RuntimeError(f"The server for {str(model_dir)!r} did not start on {host}:{port}; see the log above.")
+
+
+__all__ = ["create_app", "serve", "inspect_model_dir", "ModelInfo", "ServerSettings", "BodySizeLimit"]

@@ -1,0 +1,339 @@
+"""The HTTP server: a real uvicorn on 127.0.0.1 at a free port, real httpx clients, real model.
+
+The module's server runs in a thread (one model load for most tests); one test starts
+``t5cls serve`` in a subprocess to check the CLI and graceful shutdown on SIGTERM. The
+micro-batcher is also tested directly with plain functions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import numpy as np
+import pytest
+
+from t5cls import Classifier
+from t5cls.batching import BatcherClosedError, MicroBatcher
+from t5cls.server import create_app
+from tests.conftest import sample_texts
+
+LIMITS = dict(max_inputs=8, max_chars=300, max_body_bytes=4096)
+STARTUP_TIMEOUT_S = 120
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ThreadServer:
+    """uvicorn serving ``app`` in a background thread on a free loopback port."""
+
+    def __init__(self, app):
+        import uvicorn
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+
+    def __enter__(self) -> ThreadServer:
+        self.thread.start()
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+        self.sock.close()
+
+
+@pytest.fixture(scope="module")
+def texts() -> list[str]:
+    return [text[:250] for text in sample_texts(24)]
+
+
+@pytest.fixture(scope="module")
+def classifier(tiny_classifier_dir) -> Classifier:
+    return Classifier(tiny_classifier_dir)
+
+
+@pytest.fixture(scope="module")
+def server(tiny_classifier_dir):
+    app = create_app(tiny_classifier_dir, max_wait_ms=20, **LIMITS)
+    with ThreadServer(app) as running:
+        with httpx.Client(base_url=running.url, timeout=60) as client:
+            yield client
+
+
+def _scores(result: list[dict], labels: list[str]) -> np.ndarray:
+    by_label = {entry["label"]: entry["score"] for entry in result}
+    return np.array([by_label[label] for label in labels])
+
+
+# --- answers ---------------------------------------------------------------------------------
+
+
+def test_classify_equals_in_process_classifier(server, classifier, texts):
+    response = server.post("/v1/classify", json={"inputs": texts[:8]})
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    expected = classifier.predict_proba(texts[:8])
+    assert len(results) == 8
+    for result, row in zip(results, expected):
+        scores = [entry["score"] for entry in result]
+        assert scores == sorted(scores, reverse=True)  # best first
+        np.testing.assert_allclose(_scores(result, classifier.labels), row, atol=1e-5)
+
+    single = server.post("/v1/classify", json={"inputs": texts[0], "top_k": 2}).json()["results"]
+    assert len(single) == 1 and len(single[0]) == 2
+    assert single[0][0]["label"] == classifier.predict(texts[0])
+
+
+def test_classify_text_pairs(server, classifier, texts):
+    pairs = [(texts[0][:100], texts[1][:100]), (texts[2][:100], texts[3][:100])]
+    response = server.post("/v1/classify", json={"inputs": [list(p) for p in pairs]})
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    for result, row in zip(results, classifier.predict_proba(pairs)):
+        np.testing.assert_allclose(_scores(result, classifier.labels), row, atol=1e-5)
+
+
+def test_model_health_and_docs(server, classifier):
+    model = server.get("/v1/model").json()
+    assert model["labels"] == classifier.labels == ["negative", "neutral", "positive"]
+    assert model["problem_type"] == "single_label_classification"
+    assert model["kind"] == "classifier" and model["parameters"] > 0 and model["d_model"] == 32
+    assert "POST /v1/classify" in model["endpoints"] and "POST /v1/score" not in model["endpoints"]
+    assert model["settings"]["max_inputs"] == LIMITS["max_inputs"]
+    assert server.get("/health").json()["status"] == "ok"
+    assert server.get("/docs").status_code == 200
+    paths = server.get("/openapi.json").json()["paths"]
+    assert "/v1/classify" in paths and "/v1/score" not in paths and "/v1/zero-shot" not in paths
+    assert server.post("/v1/zero-shot", json={"inputs": "x", "candidate_labels": ["a"]}).status_code == 404
+
+
+def test_16_concurrent_clients_400_requests(server, classifier, texts):
+    expected = classifier.predict_proba(texts)
+    url = str(server.base_url)
+
+    async def client_loop(jobs: list[int]) -> list[tuple[int, list]]:
+        async with httpx.AsyncClient(base_url=url, timeout=120) as client:
+            answers = []
+            for job in jobs:
+                response = await client.post("/v1/classify", json={"inputs": texts[job % len(texts)]})
+                assert response.status_code == 200, response.text
+                answers.append((job, response.json()["results"][0]))
+            return answers
+
+    async def main() -> list[tuple[int, list]]:
+        jobs = list(range(400))
+        per_client = await asyncio.gather(*(client_loop(jobs[c::16]) for c in range(16)))
+        return [answer for answers in per_client for answer in answers]
+
+    before = server.get("/health").json()["batching"]["classify"]
+    answers = asyncio.run(asyncio.wait_for(main(), timeout=300))
+    assert len(answers) == 400
+    for job, result in answers:
+        np.testing.assert_allclose(_scores(result, classifier.labels), expected[job % len(texts)], atol=1e-5)
+    after = server.get("/health").json()["batching"]["classify"]
+    assert after["requests"] - before["requests"] == 400
+    assert after["batches"] - before["batches"] < 400  # concurrent requests were merged
+    assert after["failed_requests"] == before["failed_requests"]
+
+
+# --- bad input -------------------------------------------------------------------------------
+
+JSON = {"content-type": "application/json"}
+BAD_REQUESTS = [
+    # (id, request kwargs, status, words the message must contain)
+    ("malformed-json", dict(content=b'{"inputs": ["a"', headers=JSON), 400, "not valid JSON"),
+    ("not-json", dict(content=b"hello", headers={"content-type": "text/plain"}), 422, "must be JSON"),
+    ("no-body", dict(), 422, "body is missing"),
+    ("array-body", dict(json=["a"]), 422, "must be a JSON object"),
+    ("missing-inputs", dict(json={"top_k": 1}), 422, "inputs: Field required"),
+    ("inputs-number", dict(json={"inputs": 5}), 422, "inputs: must be a string or an array of strings, got a number"),
+    ("item-null", dict(json={"inputs": ["ok", None]}), 422, "item 1 is null"),
+    ("empty-list", dict(json={"inputs": []}), 422, "inputs: is empty"),
+    ("empty-string", dict(json={"inputs": ["fine", "  "]}), 422, "item 1 is an empty string"),
+    ("mixed-pairs", dict(json={"inputs": ["a", ["b", "c"]]}), 422, "mixes single texts and [text, text_pair] pairs"),
+    ("top-k-string", dict(json={"inputs": "a", "top_k": "2"}), 422, "top_k: Input should be a valid integer"),
+    ("top-k-zero", dict(json={"inputs": "a", "top_k": 0}), 422, "top_k: Input should be greater than or equal to 1"),
+    ("unknown-field", dict(json={"input": "a"}), 422, "input: unknown field"),
+    ("too-many-inputs", dict(json={"inputs": ["a"] * 9}), 413, "at most 8 per request (max_inputs"),
+    ("too-long-input", dict(json={"inputs": ["a", "b" * 301]}), 413, "inputs[1] has 301 characters; this server takes at most 300"),
+    ("body-too-large", dict(json={"inputs": ["a" * 5000]}), 413, "at most 4,096 (max_body_bytes"),
+]
+
+
+@pytest.mark.parametrize("kwargs,status,words", [case[1:] for case in BAD_REQUESTS], ids=[case[0] for case in BAD_REQUESTS])
+def test_bad_input_gets_clear_4xx(server, kwargs, status, words):
+    response = server.post("/v1/classify", **kwargs)
+    assert response.status_code == status, response.text
+    assert words in response.json()["detail"]
+    assert server.get("/health").json()["status"] == "ok"
+
+
+def test_streamed_body_over_limit_is_refused(server):
+    def chunks():  # no Content-Length: the server must count what arrives
+        yield b'{"inputs": ["'
+        for _ in range(10):
+            yield b"a" * 1000
+        yield b'"]}'
+
+    response = server.post("/v1/classify", content=chunks(), headers=JSON)
+    assert response.status_code == 413 and "max_body_bytes" in response.json()["detail"]
+    assert server.post("/v1/classify", json={"inputs": "still fine"}).status_code == 200
+
+
+def test_create_app_refuses_what_it_cannot_serve(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no config.json"):
+        create_app(tmp_path)
+    (tmp_path / "config.json").write_text('{"model_type": "bert", "architectures": ["BertModel"]}')
+    with pytest.raises(ValueError, match="holds a 'bert' model"):
+        create_app(tmp_path)
+
+
+def test_create_app_refuses_bad_limits(tiny_classifier_dir):
+    with pytest.raises(ValueError, match="max_inputs=0"):
+        create_app(tiny_classifier_dir, max_inputs=0)
+    with pytest.raises(ValueError, match="max_batch_size=0"):
+        create_app(tiny_classifier_dir, max_batch_size=0)
+
+
+# --- the CLI in a subprocess: startup, answers, graceful shutdown -----------------------------
+
+
+def test_serve_cli_finishes_in_flight_requests_on_sigterm(tiny_classifier_dir, classifier, texts):
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    # A long wait keeps the requests queued in the server when SIGTERM arrives.
+    command = ["t5cls", "serve", str(tiny_classifier_dir), "--port", str(port), "--max-wait-ms", "1000"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while True:
+            assert process.poll() is None, process.stdout.read()
+            assert time.monotonic() < deadline, "t5cls serve did not start"
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+
+        def post(text: str) -> httpx.Response:
+            return httpx.post(f"{url}/v1/classify", json={"inputs": text}, timeout=60)
+
+        with ThreadPoolExecutor(4) as pool:
+            futures = [pool.submit(post, text) for text in texts[:4]]
+            while httpx.get(f"{url}/health", timeout=5).json()["queued"] < 4:
+                assert time.monotonic() < deadline + 30, "requests never reached the server"
+                time.sleep(0.02)
+            process.send_signal(signal.SIGTERM)
+            responses = [future.result(timeout=60) for future in futures]
+        # uvicorn re-raises the signal once shut down, so the process ends "killed by SIGTERM".
+        assert process.wait(timeout=60) in (0, -signal.SIGTERM)
+        log = process.stdout.read()
+        assert "Application shutdown complete" in log, log
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    for response, row in zip(responses, classifier.predict_proba(texts[:4])):
+        assert response.status_code == 200, response.text
+        np.testing.assert_allclose(_scores(response.json()["results"][0], classifier.labels), row, atol=1e-5)
+
+
+def test_serve_cli_bad_model_dir_is_one_line(tmp_path, capsys):
+    from t5cls.cli import main
+
+    assert main(["serve", str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err
+    assert "t5cls serve: error:" in err and "no config.json" in err and "Traceback" not in err
+
+
+# --- the micro-batcher on its own ------------------------------------------------------------
+
+
+def _run_batcher(run, submissions, **options):
+    """Submit ``(items, key)`` pairs concurrently; return results (or exceptions) and the calls made."""
+    calls: list[list] = []
+
+    def recording(items, key):
+        calls.append(list(items))
+        return run(items, key)
+
+    async def main():
+        batcher = MicroBatcher(recording, executor=None, **options)
+        batcher.start()
+        outcomes = await asyncio.gather(
+            *(batcher.submit(items, costs=[len(i) for i in items], key=key) for items, key in submissions),
+            return_exceptions=True,
+        )
+        await batcher.close()
+        with pytest.raises(BatcherClosedError):
+            await batcher.submit(["late"], costs=[1])
+        return outcomes, batcher.stats
+
+    outcomes, stats = asyncio.run(asyncio.wait_for(main(), timeout=30))
+    return outcomes, calls, stats
+
+
+def _upper(items, key):
+    return [item.upper() for item in items]
+
+
+def test_batcher_merges_concurrent_requests_in_order():
+    submissions = [(["a", "bb"], None), (["ccc"], None), (["d"], None)]
+    outcomes, calls, stats = _run_batcher(_upper, submissions, max_wait_ms=200)
+    assert outcomes == [["A", "BB"], ["CCC"], ["D"]]
+    assert calls == [["a", "bb", "ccc", "d"]]
+    assert stats.as_dict()["mean_batch_size"] == 4.0
+
+
+def test_batcher_respects_budget_batch_size_and_keys():
+    many = [([c], None) for c in "abcd"]
+    _, calls, _ = _run_batcher(_upper, many, max_wait_ms=200, max_batch_size=1)
+    assert calls == [["a"], ["b"], ["c"], ["d"]]  # batching off: one request per call
+    _, calls, _ = _run_batcher(_upper, [(["xxxx"], None), (["yyyy"], None), (["zz"], None)], max_wait_ms=200, max_batch_tokens=8)
+    assert calls == [["xxxx", "yyyy"], ["zz"]]  # 2 inputs x 4 tokens fill the budget
+    outcomes, calls, _ = _run_batcher(_upper, [(["a"], "k1"), (["b"], "k2"), (["c"], "k1")], max_wait_ms=200)
+    assert outcomes == [["A"], ["B"], ["C"]]
+    assert calls == [["a", "c"], ["b"]]
+
+
+def test_batcher_error_fails_only_its_request():
+    def fragile(items, key):
+        if "boom" in items:
+            raise RuntimeError("cannot classify boom")
+        return _upper(items, key)
+
+    outcomes, calls, stats = _run_batcher(fragile, [(["a"], None), (["boom", "b"], None), (["c"], None)], max_wait_ms=200)
+    assert outcomes[0] == ["A"] and outcomes[2] == ["C"]
+    assert isinstance(outcomes[1], RuntimeError) and "boom" in str(outcomes[1])
+    assert calls[0] == ["a", "boom", "b", "c"]  # merged first, then retried one by one
+    assert stats.failed_requests == 1
+
+
+def test_batcher_refuses_bad_settings():
+    with pytest.raises(ValueError, match="max_batch_tokens=0"):
+        MicroBatcher(_upper, max_batch_tokens=0)
+    with pytest.raises(ValueError, match="max_wait_ms=-1"):
+        MicroBatcher(_upper, max_wait_ms=-1)
+
