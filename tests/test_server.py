@@ -216,6 +216,75 @@ def test_create_app_refuses_bad_limits(tiny_classifier_dir):
         create_app(tiny_classifier_dir, max_batch_size=0)
 
 
+# --- zero-shot (NLI classifier) and label scoring (seq2seq T5) ---------------------------------
+
+
+def _post_concurrently(url: str, path: str, bodies: list[dict]) -> list[httpx.Response]:
+    async def main():
+        async with httpx.AsyncClient(base_url=url, timeout=120) as client:
+            return await asyncio.gather(*(client.post(path, json=body) for body in bodies))
+
+    return asyncio.run(asyncio.wait_for(main(), timeout=300))
+
+
+def test_zero_shot_endpoint_equals_in_process(tiny_nli_dir, texts):
+    from t5cls.zero_shot import ZeroShotClassifier
+
+    zero_shot = ZeroShotClassifier(tiny_nli_dir)
+    label_sets = [["sports", "politics", "business"], ["science", "world"], ["sports", "world"]]
+    bodies = [
+        {"inputs": texts[i : i + 2], "candidate_labels": labels, "multi_label": i == 2}
+        for i, labels in enumerate(label_sets)
+    ]
+    with ThreadServer(create_app(tiny_nli_dir, max_wait_ms=50, **LIMITS)) as running:
+        responses = _post_concurrently(running.url, "/v1/zero-shot", bodies)  # merged: labels differ per text
+        for body, response in zip(bodies, responses):
+            assert response.status_code == 200, response.text
+            expected = zero_shot(body["inputs"], body["candidate_labels"], multi_label=body["multi_label"])
+            for got, want in zip(response.json()["results"], expected):
+                assert got["labels"] == want["labels"] and got["label"] == want["label"]
+                np.testing.assert_allclose(got["scores"], want["scores"], atol=1e-5)
+        with httpx.Client(base_url=running.url, timeout=60) as client:
+            comma = client.post("/v1/zero-shot", json={"inputs": texts[0], "candidate_labels": "sports, world", "threshold": 0.99})
+            assert comma.status_code == 200 and comma.json()["results"][0]["labels"][0] in ("sports", "world")
+            assert comma.json()["results"][0]["label"] is None  # two labels never reach 0.99 here
+            bad = client.post("/v1/zero-shot", json={"inputs": "x", "candidate_labels": ["a", "b"], "hypothesis_template": "no slot"})
+            assert bad.status_code == 422 and "has no '{}'" in bad.json()["detail"]
+            repeated = client.post("/v1/zero-shot", json={"inputs": "x", "candidate_labels": ["a", "a"]})
+            assert repeated.status_code == 422 and "repeated label" in repeated.json()["detail"]
+            too_many = client.post("/v1/zero-shot", json={"inputs": "x", "candidate_labels": [str(i) for i in range(9)]})
+            assert too_many.status_code == 413 and "candidate_labels has 9 items" in too_many.json()["detail"]
+            assert client.post("/v1/classify", json={"inputs": [["premise", "hypothesis"]]}).status_code == 200
+            model = client.get("/v1/model").json()
+            assert "POST /v1/zero-shot" in model["endpoints"] and model["labels"][0] == "entailment"
+            assert client.get("/health").json()["status"] == "ok"
+
+
+def test_score_endpoint_equals_in_process(tiny_t5_dir, texts):
+    from t5cls.scoring import LabelScorer
+
+    template = "sst2 sentence: {text}"
+    requests = [(["positive", "negative"], template), (["positive", "negative"], template), (["yes", "no", "maybe so"], "{text}")]
+    bodies = [{"inputs": texts[i : i + 2], "labels": labels, "template": t} for i, (labels, t) in enumerate(requests)]
+    with ThreadServer(create_app(tiny_t5_dir, max_wait_ms=50, **LIMITS)) as running:
+        responses = _post_concurrently(running.url, "/v1/score", bodies)
+        for body, response in zip(bodies, responses):
+            assert response.status_code == 200, response.text
+            scorer = LabelScorer(tiny_t5_dir, labels=body["labels"], template=body["template"], show_progress_bar=False)
+            for got, row in zip(response.json()["results"], scorer.predict_proba(body["inputs"])):
+                by_label = dict(zip(got["labels"], got["scores"]))
+                np.testing.assert_allclose([by_label[label] for label in body["labels"]], row, atol=1e-5)
+                assert got["label"] == got["labels"][0]
+                np.testing.assert_allclose(got["entropy"], -(row * np.log(row)).sum(), atol=1e-5)
+        with httpx.Client(base_url=running.url, timeout=60) as client:
+            one = client.post("/v1/score", json={"inputs": "x", "labels": ["positive"]})
+            assert one.status_code == 422 and "at least 2 labels" in one.json()["detail"]
+            assert client.post("/v1/classify", json={"inputs": "x"}).status_code == 404
+            model = client.get("/v1/model").json()
+            assert model["kind"] == "seq2seq" and model["endpoints"][-1] == "POST /v1/score"
+            assert client.get("/health").json()["status"] == "ok"
+
+
 # --- the CLI in a subprocess: startup, answers, graceful shutdown -----------------------------
 
 

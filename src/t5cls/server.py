@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
+from scipy.stats import entropy
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -46,7 +47,9 @@ DEFAULT_MAX_WAIT_MS = 5.0
 DEFAULT_MAX_INPUTS = 64
 DEFAULT_MAX_CHARS = 10_000
 DEFAULT_MAX_BODY_BYTES = 1 << 20
-SEQ2SEQ_MODEL_TYPES = ("t5", "mt5", "umt5")
+SEQ2SEQ_MODEL_TYPES = ("t5", "mt5")
+# Label scorers (label trie + decoder tensors, cheap to build) kept per (labels, template).
+SCORER_CACHE_SIZE = 32
 
 
 # --- what the model directory holds ---------------------------------------------------------
@@ -171,9 +174,10 @@ class ZeroShotRequest(_Body):
     """Texts and candidate labels for NLI zero-shot classification."""
 
     inputs: SingleTexts = Field(description="A text or an array of texts.", examples=[["the striker scored twice"]])
-    candidate_labels: Labels = Field(description="Labels to choose from.", examples=[["sports", "politics"]])
+    candidate_labels: Labels = Field(description="Labels to choose from (an array, or one comma-separated string).", examples=[["sports", "politics"]])
     hypothesis_template: str = Field("This example is {}.", description="Hypothesis; {} is replaced by each label.")
     multi_label: bool = Field(False, description="Score labels independently instead of one softmax across them.")
+    threshold: float | None = Field(None, ge=0.0, le=1.0, description='Below this best score, "label" is null.')
 
 
 class ScoreRequest(_Body):
@@ -181,7 +185,7 @@ class ScoreRequest(_Body):
 
     inputs: SingleTexts = Field(description="A text or an array of texts.", examples=[["a gripping film"]])
     labels: Labels = Field(description="Candidate label strings (multi-token labels are fine).", examples=[["positive", "negative"]])
-    template: str | None = Field(None, description="Prompt with a {text} slot, e.g. 'sst2 sentence: {text}'.")
+    template: str = Field("{text}", description="Prompt with a {text} slot, e.g. 'sst2 sentence: {text}'.")
 
 
 class LabelScore(BaseModel):
@@ -195,16 +199,24 @@ class ClassifyResponse(BaseModel):
 
 class ZeroShotResult(BaseModel):
     sequence: str
-    labels: list[str]
+    labels: list[str] = Field(description="Candidate labels sorted by score, best first.")
     scores: list[float]
+    label: str | None = Field(description="The best label; null when its score is under the threshold.")
 
 
 class ZeroShotResponse(BaseModel):
     results: list[ZeroShotResult]
 
 
+class ScoreResult(BaseModel):
+    labels: list[str] = Field(description="Labels sorted by probability, best first.")
+    scores: list[float] = Field(description="Exact P(label | prompt), normalised over the labels.")
+    label: str
+    entropy: float = Field(description="Entropy (nats) of the label distribution: 0 = certain, log(n) = uniform.")
+
+
 class ScoreResponse(BaseModel):
-    results: list[list[LabelScore]] = Field(description="Per input, labels sorted by probability, best first.")
+    results: list[ScoreResult]
 
 
 # --- the service: model, batchers, limits ----------------------------------------------------
@@ -266,21 +278,46 @@ class _Service:
         self.description = _describe(self.info, model, self.classifier)
 
     def _load_zero_shot(self) -> None:
-        from .zero_shot import ZeroShotClassifier  # written beside this module; imported only when served
+        from .zero_shot import ZeroShotClassifier  # imported only when an NLI model is served
 
-        self.zero_shot = ZeroShotClassifier(str(self.info.path))
+        # The same weights as /v1/classify: no second copy in memory.
+        self.zero_shot = ZeroShotClassifier(
+            self.classifier.model, self.classifier.tokenizer, batch_tokens=self.settings.max_batch_tokens
+        )
 
-        def run(items: list[str], key: Hashable) -> list[Any]:
-            labels, template, multi_label = key
-            out = self.zero_shot(items, candidate_labels=list(labels), hypothesis_template=template, multi_label=multi_label)
-            return [out] if isinstance(out, dict) else list(out)
+        def run(items: list[tuple[str, tuple[str, ...]]], key: Hashable) -> list[Any]:
+            template, multi_label, threshold = key
+            # One label list per text, so requests with different candidate labels share a call.
+            return self.zero_shot(
+                [text for text, _ in items], [list(labels) for _, labels in items],
+                hypothesis_template=template, multi_label=multi_label, threshold=threshold,
+            )
 
         self._add_batcher("zero-shot", run)
 
     def _load_scorer_model(self) -> tuple[Any, Any]:
-        from .scoring import LabelScorer  # noqa: F401 - fails early when scoring is unavailable
+        from .inference import default_device, default_dtype
+        from .scoring import LabelScorer, load_seq2seq  # imported only when a seq2seq model is served
 
-        raise NotImplementedError("label scoring endpoint is not wired yet")
+        device = default_device(self.settings.device)
+        model, tokenizer = load_seq2seq(self.info.path, device=device, dtype=default_dtype(device, self.settings.dtype))
+        tokenizer_max = getattr(tokenizer, "model_max_length", None) or 512
+        self.max_length = tokenizer_max if tokenizer_max < 100_000 else 512
+        scorers: dict[Hashable, LabelScorer] = {}  # touched only in the model thread
+
+        def run(items: list[str], key: Hashable) -> list[np.ndarray]:
+            labels, template = key
+            scorer = scorers.pop(key, None) or LabelScorer(
+                (model, tokenizer), labels=list(labels), template=template,
+                batch_tokens=self.settings.max_batch_tokens, show_progress_bar=False,
+            )
+            scorers[key] = scorer  # most recently used last
+            while len(scorers) > SCORER_CACHE_SIZE:
+                scorers.pop(next(iter(scorers)))
+            return list(scorer.predict_proba(items))
+
+        self._add_batcher("score", run)
+        return tokenizer, model
 
     def _add_batcher(self, name: str, run: Callable[[list[Any], Hashable], Sequence[Any]]) -> None:
         s = self.settings
@@ -298,18 +335,14 @@ class _Service:
             await batcher.close()
         self.executor.shutdown(wait=True)
 
-    def token_costs(self, items: Sequence[Any]) -> list[int]:
-        """Estimated tokens per input, from its length in characters.
+    def token_costs(self, items: Sequence[Any], *, rows: int = 1) -> list[int]:
+        """Estimated tokens per input (times ``rows``, the model rows an input becomes), from its characters.
 
         Exact counts would mean tokenising in the event loop (about 0.3 s for a full request of
         64 x 10,000 characters); the estimate only decides when a merged batch is full, while the
         model function packs its batches by exact counts.
         """
-        costs = []
-        for item in items:
-            chars = len(item) if isinstance(item, str) else sum(map(len, item))
-            costs.append(min(self.max_length, math.ceil(chars / self.chars_per_token) + 1))
-        return costs
+        return [rows * min(self.max_length, math.ceil(_chars(item) / self.chars_per_token) + 1) for item in items]
 
     def check_limits(self, items: Sequence[Any], *, what: str = "inputs") -> None:
         s = self.settings
@@ -320,7 +353,7 @@ class _Service:
                 f"(max_inputs, `t5cls serve --max-inputs`). Split the request.",
             )
         for index, item in enumerate(items):
-            chars = len(item) if isinstance(item, str) else sum(map(len, item))
+            chars = _chars(item)
             if chars > s.max_chars:
                 raise HTTPException(
                     413,
@@ -328,10 +361,14 @@ class _Service:
                     "input (max_chars, `t5cls serve --max-chars`).",
                 )
 
-    async def run(self, name: str, items: list[Any], *, key: Hashable = None) -> list[Any]:
-        """Send one request's inputs through the endpoint's batcher; map failures to HTTP errors."""
+    async def run(self, name: str, items: list[Any], *, key: Hashable = None, costs: list[int] | None = None) -> list[Any]:
+        """Send one request's inputs through the endpoint's batcher; map failures to HTTP errors.
+
+        ``costs``: estimated tokens per input (default: :meth:`token_costs` of ``items``).
+        """
+        costs = self.token_costs(items) if costs is None else costs
         try:
-            return await self.batchers[name].submit(items, costs=self.token_costs(items), key=key)
+            return await self.batchers[name].submit(items, costs=costs, key=key)
         except BatcherClosedError as exc:
             raise HTTPException(503, str(exc)) from exc
         except (ValueError, TypeError) as exc:  # the library's words for a bad input
@@ -346,6 +383,10 @@ class _Service:
             "queued": sum(b.queued for b in self.batchers.values()),
             "batching": {name: b.stats.as_dict() for name, b in self.batchers.items()},
         }
+
+
+def _chars(item: str | tuple[str, ...]) -> int:
+    return len(item) if isinstance(item, str) else sum(map(len, item))
 
 
 def _chars_per_token(tokenizer: Any) -> float:
@@ -562,8 +603,31 @@ def create_app(
             items = list(body.inputs)
             service.check_limits(items)
             service.check_limits(body.candidate_labels, what="candidate_labels")
-            key = (tuple(body.candidate_labels), body.hypothesis_template, body.multi_label)
-            return {"results": await service.run("zero-shot", items, key=key)}
+            labels = tuple(body.candidate_labels)
+            key = (body.hypothesis_template, body.multi_label, body.threshold)
+            # An item is one text with its labels: it costs one NLI row per label.
+            costs = service.token_costs(items, rows=len(labels))
+            return {"results": await service.run("zero-shot", [(t, labels) for t in items], key=key, costs=costs)}
+
+    if info.kind == "seq2seq":
+        endpoints.append("POST /v1/score")
+
+        @app.post("/v1/score", response_model=ScoreResponse, summary="Exact label probabilities from a seq2seq T5")
+        async def score(body: ScoreRequest, request: Request) -> dict[str, Any]:
+            service: _Service = request.app.state.service
+            items = list(body.inputs)
+            service.check_limits(items)
+            service.check_limits(body.labels, what="labels")
+            rows = await service.run("score", items, key=(tuple(body.labels), body.template))
+            labels = body.labels
+            results = []
+            for row in rows:
+                ranked = _ranked(row, labels, None)
+                results.append({
+                    "labels": [r["label"] for r in ranked], "scores": [r["score"] for r in ranked],
+                    "label": ranked[0]["label"], "entropy": float(entropy(row)),
+                })
+            return {"results": results}
 
     return app
 
