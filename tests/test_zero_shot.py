@@ -73,6 +73,15 @@ def test_model_object_and_tiny_batches_give_the_same_scores(zs, tiny_nli_dir, t5
     _assert_same(small(texts, LABELS), zs(texts, LABELS))
 
 
+def test_long_texts_are_truncated_like_the_pipeline_keeping_the_hypothesis(tiny_nli_dir, texts):
+    # A 24-token limit: every AG News premise is cut, the hypothesis must survive whole.
+    tokenizer = AutoTokenizer.from_pretrained(tiny_nli_dir, model_max_length=24)
+    model = t5cls.T5ForClassification.from_pretrained(tiny_nli_dir)
+    ours = ZeroShotClassifier(model, tokenizer)(texts[:3], LABELS)
+    theirs = pipeline("zero-shot-classification", model=model, tokenizer=tokenizer, device="cpu")(texts[:3], candidate_labels=LABELS)
+    _assert_same(ours, theirs)
+
+
 def test_per_text_label_sets_equal_separate_calls(zs, texts):
     label_sets = [["sports", "politics"], LABELS, ["a", "b", "c"]]
     together = zs(texts[:3], label_sets)

@@ -3,13 +3,13 @@
 Each (text, candidate label) pair becomes one NLI example, "premise = text, hypothesis =
 template(label)", and the entailment logit says how well the label fits (REFERENCE.md §5). The
 scores are transformers' ``pipeline("zero-shot-classification")``'s, computed faster: all pairs of
-a call are tokenised once, sorted by length and packed into batches by a token budget, instead of
-one padded batch of ``batch_size`` pairs at a time in input order.
+a call go through :class:`t5cls.Classifier` as (premise, hypothesis) pairs, so they are tokenised
+once, sorted by length and packed into batches by a token budget, instead of one padded batch of
+``batch_size`` pairs at a time in input order.
 """
 
 from __future__ import annotations
 
-import inspect
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,8 +20,8 @@ import numpy as np
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel
 
-from .data import as_text_list, batches
-from .inference import DEFAULT_BATCH_TOKENS, default_device, default_dtype
+from .data import as_text_list
+from .inference import DEFAULT_BATCH_TOKENS, Classifier, default_device, default_dtype
 from .modeling import T5ForClassification, published_format
 
 logger = logging.getLogger(__name__)
@@ -130,7 +130,7 @@ def check_template(template: str) -> None:
         )
 
 
-def load_nli_model(src: str | Path, *, device: torch.device, dtype: torch.dtype) -> tuple[PreTrainedModel, Any]:
+def load_nli_model(src: str | Path, *, dtype: torch.dtype | None = None) -> tuple[PreTrainedModel, Any]:
     """Load an NLI classifier and its tokenizer: a t5cls directory, the published T5ForClassification
     format, or any transformers ``AutoModelForSequenceClassification`` checkpoint (directory or hub id)."""
     path = Path(src)
@@ -145,7 +145,7 @@ def load_nli_model(src: str | Path, *, device: torch.device, dtype: torch.dtype)
         tokenizer = AutoTokenizer.from_pretrained(str(src))
     except OSError as exc:  # transformers' "not a local folder and not a model on the Hub"
         raise FileNotFoundError(f"Cannot load the NLI model {str(src)!r}: {exc}") from exc
-    return model.to(device).eval(), tokenizer
+    return model.eval(), tokenizer
 
 
 class ZeroShotClassifier:
@@ -155,8 +155,8 @@ class ZeroShotClassifier:
     and template: single-label, a softmax of the entailment logits across a text's labels;
     multi-label (and any call with one label), per label a softmax over [contradiction,
     entailment]. The entailment and contradiction ids come from the model's ``label2id``
-    (labels starting with "entail" / "contradict", any case); no index is assumed. Premises longer
-    than the model's maximum are truncated; hypotheses never are.
+    (labels starting with "entail" / "contradict", any case); no index is assumed. A pair longer
+    than ``max_length`` is truncated by the tokenizer, the longer text (the premise) first.
 
     Args:
         model: an NLI model directory or hub id (a t5cls classifier, the published
@@ -187,19 +187,13 @@ class ZeroShotClassifier:
         max_length: int | None = None,
         batch_tokens: int = DEFAULT_BATCH_TOKENS,
     ):
-        self.device = default_device(device)
-        self.dtype = default_dtype(self.device, dtype)
         if isinstance(model, (str, Path)):
-            self.model, loaded_tokenizer = load_nli_model(model, device=self.device, dtype=self.dtype)
+            # Loaded in the dtype it will run in; Classifier moves it to the device.
+            model, loaded_tokenizer = load_nli_model(model, dtype=default_dtype(default_device(device), dtype))
             tokenizer = tokenizer or loaded_tokenizer
-        else:
-            if tokenizer is None:
-                raise ValueError("Pass the tokenizer with the model: ZeroShotClassifier(model, tokenizer).")
-            self.model = model.to(self.device).eval()
-        if batch_tokens < 1:
-            raise ValueError(f"batch_tokens={batch_tokens} must be a positive number of tokens.")
-        self.tokenizer = tokenizer
-        label2id = dict(self.model.config.label2id or {})
+        elif tokenizer is None:
+            raise ValueError("Pass the tokenizer with the model: ZeroShotClassifier(model, tokenizer).")
+        label2id = dict(model.config.label2id or {})
         self.entailment_id = find_label_id(label2id, "entail")
         if self.entailment_id is None:
             raise ValueError(
@@ -211,12 +205,12 @@ class ZeroShotClassifier:
         if self.contradiction_id is None and len(label2id) == 2:
             # Two-way NLI ("entailment" / "not_entailment"): the other label is the "no".
             self.contradiction_id = 1 - self.entailment_id
-        tokenizer_max = getattr(tokenizer, "model_max_length", None) or 512
-        self.max_length = max_length or (tokenizer_max if tokenizer_max < 100_000 else 512)
-        self.batch_tokens = batch_tokens
-        self._model_inputs = list(getattr(tokenizer, "model_input_names", ["input_ids", "attention_mask"]))
-        # transformers' T5ForSequenceClassification would otherwise build a decoder cache it never uses.
-        self._forward_kwargs = {"use_cache": False} if "use_cache" in inspect.signature(self.model.forward).parameters else {}
+        # Tokenising, length-sorted token-budget batching and input order: the one shared path.
+        self.classifier = Classifier(
+            model, tokenizer, device=device, dtype=dtype, max_length=max_length, batch_tokens=batch_tokens
+        )
+        self.model = self.classifier.model
+        self.tokenizer = tokenizer
 
     def __call__(
         self,
@@ -286,35 +280,8 @@ class ZeroShotClassifier:
         return results[0] if single else results
 
     def logits(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
-        """NLI logits ``(n, num_nli_labels)`` of (premise, hypothesis) pairs, in input order.
-
-        Pairs are tokenised once (premise truncated to fit ``max_length``), sorted by length and
-        run in batches of at most ``batch_tokens`` padded tokens.
-        """
-        num_labels = self.model.config.num_labels
-        if not pairs:
-            return np.zeros((0, num_labels), dtype=np.float32)
-        try:
-            encoded = self.tokenizer(
-                [p for p, _ in pairs], [h for _, h in pairs], truncation="only_first", max_length=self.max_length
-            )
-        except Exception as exc:  # tokenizers raises a bare Exception when a hypothesis alone is too long
-            if "too short" not in str(exc):
-                raise
-            raise ValueError(
-                f"A hypothesis leaves no room for the text within max_length={self.max_length} tokens; "
-                "shorten the template or the labels."
-            ) from exc
-        features = {name: encoded[name] for name in self._model_inputs if name in encoded}
-        out = np.zeros((len(pairs), num_labels), dtype=np.float32)
-        with torch.inference_mode():
-            for group in batches([len(ids) for ids in features["input_ids"]], batch_tokens=self.batch_tokens):
-                batch = self.tokenizer.pad(
-                    {name: [values[i] for i in group] for name, values in features.items()}, return_tensors="pt"
-                )
-                inputs = {name: tensor.to(self.device) for name, tensor in batch.items()}
-                out[group] = self.model(**inputs, **self._forward_kwargs).logits.float().cpu().numpy()
-        return out
+        """NLI logits ``(n, num_nli_labels)`` of (premise, hypothesis) pairs, in input order."""
+        return self.classifier.logits(list(pairs))
 
     def _scores(self, rows: torch.Tensor, *, multi_label: bool) -> np.ndarray:
         """Label scores from one text's NLI logits ``rows`` (labels, num_nli_labels)."""
