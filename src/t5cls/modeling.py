@@ -171,7 +171,21 @@ class T5ForClassification(T5PreTrainedModel):
 
     @classmethod
     def from_t5(cls, src: Any, **kwargs: Any) -> "T5ForClassification":
-        """Build a classifier from any T5-family checkpoint; see :func:`t5cls.convert.from_t5`."""
+        """Build a classifier from any T5-family checkpoint, reading only the weights it keeps.
+
+        Args:
+            src: a checkpoint directory, a hub id, or an in-memory T5 / mT5 model.
+            num_labels, labels: how many outputs, or their names in id order.
+            problem_type: ``"single_label_classification"`` (default), ``"multi_label_classification"``
+                or ``"regression"``.
+            num_decoder_layers: pretrained decoder layers kept for query pooling (default 1; 0 = mean pooling).
+            query_init: ``"decoder_start"`` (default) or ``"labels"`` (multi-label: mean embedding of each name).
+
+        Full reference: :func:`t5cls.convert.from_t5`.
+
+        Example:
+            >>> model = T5ForClassification.from_t5("google/flan-t5-base", labels=["neg", "pos"])  # doctest: +SKIP
+        """
         # Imported by name so that this file stays self-contained when copied for trust_remote_code.
         return importlib.import_module("t5cls.convert").from_t5(src, **kwargs)
 
