@@ -255,7 +255,6 @@ class _Service:
         self.batchers: dict[str, MicroBatcher] = {}
         self.classifier: Any = None
         self.zero_shot: Any = None
-        self.scorers: dict[Hashable, Any] = {}
         self.chars_per_token = 1.0
         self.max_length = 512
         self.description: dict[str, Any] = {}
@@ -269,13 +268,17 @@ class _Service:
             self.classifier = Classifier(self.info.path, device=s.device, dtype=s.dtype, batch_tokens=s.max_batch_tokens)
             self._add_batcher("classify", lambda items, key: list(self.classifier.predict_proba(items)))
             tokenizer, model = self.classifier.tokenizer, self.classifier.model
-            self.max_length = int(getattr(self.classifier, "max_length", 512))
-            if self.info.nli and _has_module("zero_shot"):
+            self.max_length = int(self.classifier.max_length)
+            if self.info.nli:
                 self._load_zero_shot()
         else:
             tokenizer, model = self._load_scorer_model()
         self.chars_per_token = _chars_per_token(tokenizer)
-        self.description = _describe(self.info, model, self.classifier)
+        self.description = _describe(self.info, model)
+        if self.classifier is not None:
+            self.description.update(
+                labels=list(self.classifier.labels), problem_type=model.config.problem_type, max_length=self.max_length
+            )
 
     def _load_zero_shot(self) -> None:
         from .zero_shot import ZeroShotClassifier  # imported only when an NLI model is served
@@ -396,9 +399,9 @@ def _chars_per_token(tokenizer: Any) -> float:
     return max(1.0, len(sample) / max(len(ids), 1))
 
 
-def _describe(info: ModelInfo, model: Any, classifier: Any) -> dict[str, Any]:
+def _describe(info: ModelInfo, model: Any) -> dict[str, Any]:
     config = model.config
-    description: dict[str, Any] = {
+    return {
         "path": str(info.path),
         "kind": info.kind,
         "model_type": config.model_type,
@@ -410,9 +413,18 @@ def _describe(info: ModelInfo, model: Any, classifier: Any) -> dict[str, Any]:
         "device": str(next(model.parameters()).device),
         "dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
     }
-    if classifier is not None:
-        description.update(labels=list(classifier.labels), problem_type=config.problem_type, max_length=classifier.max_length)
-    return description
+
+
+def _accept(
+    request: Request, inputs: Sequence[Any], *, labels: Sequence[str] = (), labels_field: str = "labels"
+) -> tuple[_Service, list[Any]]:
+    """The app's service and the request's inputs, once they are within the limits."""
+    service: _Service = request.app.state.service
+    items = list(inputs)
+    service.check_limits(items)
+    if labels:
+        service.check_limits(labels, what=labels_field)
+    return service, items
 
 
 def _ranked(row: np.ndarray, labels: Sequence[str], top_k: int | None) -> list[dict[str, Any]]:
@@ -545,8 +557,6 @@ def create_app(
     )
     settings.check()
     info = inspect_model_dir(model_dir)
-    if info.kind == "seq2seq":
-        _require_module("scoring", "label scoring (POST /v1/score)")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -586,23 +596,18 @@ def create_app(
 
         @app.post("/v1/classify", response_model=ClassifyResponse, summary="Classify texts (or text pairs)")
         async def classify(body: ClassifyRequest, request: Request) -> dict[str, Any]:
-            service: _Service = request.app.state.service
-            items = list(body.inputs)
-            service.check_limits(items)
+            service, items = _accept(request, body.inputs)
             key = "pairs" if isinstance(items[0], tuple) else "texts"  # a call takes one kind
             rows = await service.run("classify", items, key=key)
             labels = service.classifier.labels
             return {"results": [_ranked(row, labels, body.top_k) for row in rows]}
 
-    if info.kind == "classifier" and info.nli and _has_module("zero_shot"):
+    if info.kind == "classifier" and info.nli:
         endpoints.append("POST /v1/zero-shot")
 
         @app.post("/v1/zero-shot", response_model=ZeroShotResponse, summary="NLI zero-shot classification")
         async def zero_shot(body: ZeroShotRequest, request: Request) -> dict[str, Any]:
-            service: _Service = request.app.state.service
-            items = list(body.inputs)
-            service.check_limits(items)
-            service.check_limits(body.candidate_labels, what="candidate_labels")
+            service, items = _accept(request, body.inputs, labels=body.candidate_labels, labels_field="candidate_labels")
             labels = tuple(body.candidate_labels)
             key = (body.hypothesis_template, body.multi_label, body.threshold)
             # An item is one text with its labels: it costs one NLI row per label.
@@ -614,10 +619,7 @@ def create_app(
 
         @app.post("/v1/score", response_model=ScoreResponse, summary="Exact label probabilities from a seq2seq T5")
         async def score(body: ScoreRequest, request: Request) -> dict[str, Any]:
-            service: _Service = request.app.state.service
-            items = list(body.inputs)
-            service.check_limits(items)
-            service.check_limits(body.labels, what="labels")
+            service, items = _accept(request, body.inputs, labels=body.labels)
             rows = await service.run("score", items, key=(tuple(body.labels), body.template))
             labels = body.labels
             results = []
@@ -632,17 +634,6 @@ def create_app(
     return app
 
 
-def _has_module(name: str) -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec(f"t5cls.{name}") is not None
-
-
-def _require_module(name: str, what: str) -> None:
-    if not _has_module(name):
-        raise ValueError(f"This t5cls has no t5cls.{name} module, needed for {what}; update t5cls.")
-
-
 def serve(
     model_dir: str | Path,
     *,
@@ -651,6 +642,7 @@ def serve(
     log_level: str = "info",
     access_log: bool = True,
     graceful_timeout_s: int | None = 60,
+    limit_concurrency: int | None = 1024,
     **app_options: Any,
 ) -> None:
     """Serve ``model_dir`` with uvicorn until SIGINT/SIGTERM; in-flight requests complete first.
@@ -660,6 +652,8 @@ def serve(
         host, port: where to listen (``127.0.0.1`` keeps the server local).
         log_level, access_log: uvicorn logging.
         graceful_timeout_s: on shutdown, wait at most this long for in-flight requests (None: forever).
+        limit_concurrency: above this many open connections or in-flight requests, uvicorn answers
+            503 at once instead of queueing without bound (None: no limit).
         **app_options: the keyword arguments of :func:`create_app`.
 
     Raises:
@@ -671,7 +665,7 @@ def serve(
     app = create_app(model_dir, **app_options)
     config = uvicorn.Config(
         app, host=host, port=port, log_level=log_level, access_log=access_log, lifespan="on",
-        timeout_graceful_shutdown=graceful_timeout_s,
+        timeout_graceful_shutdown=graceful_timeout_s, limit_concurrency=limit_concurrency,
     )
     server = uvicorn.Server(config)
     server.run()

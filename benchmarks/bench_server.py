@@ -1,0 +1,171 @@
+"""`t5cls serve` under load: micro-batched vs batching off (issue 7).
+
+A t5-small-shaped classifier with random weights (3 labels) is served by ``t5cls serve`` in a
+subprocess on 127.0.0.1, twice: with the default micro-batching, and with ``--max-batch-size 1``
+(every request its own model call). Each time, ``--clients`` concurrent HTTP clients (httpx,
+asyncio, in this process) send single AG News texts until ``--requests`` are answered. Reported:
+requests/s, p50 and p99 latency, and the mean batch size the server saw (from ``/health``). Every
+answer is checked against the in-process ``Classifier``. Loopback traffic only.
+
+Usage:
+    flock /tmp/t5cls-bench.lock python benchmarks/bench_server.py [--requests 400] [--clients 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import httpx
+import numpy as np
+import torch
+from transformers import AutoTokenizer, T5Config, T5ForConditionalGeneration
+
+import t5cls
+from t5cls.convert import save_classifier
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from param_counts import SHAPES  # noqa: E402
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+LABELS = ["world", "sports", "business"]
+STARTUP_TIMEOUT_S = 180
+
+
+def read_texts(n: int) -> list[str]:
+    path = SHARED / "data" / "agnews" / "train.tsv"
+    if not path.is_file():
+        sys.exit(f"{path} is missing: the benchmark reads AG News texts from ../shared.")
+    with path.open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
+    return [row["text"] for row in rows[:n]]
+
+
+def build_classifier(out: Path) -> Path:
+    torch.manual_seed(0)
+    seq2seq = T5ForConditionalGeneration(T5Config(vocab_size=32128, **SHAPES["t5-small"])).eval()
+    model = t5cls.T5ForClassification.from_t5(seq2seq, labels=LABELS)
+    return save_classifier(model, out, tokenizer=AutoTokenizer.from_pretrained(str(SHARED / "tokenizers" / "t5")))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(model_dir: Path, port: int, extra: list[str]) -> subprocess.Popen:
+    command = [sys.executable, "-m", "t5cls.cli", "serve", str(model_dir), "--port", str(port), "--no-access-log", *extra]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            sys.exit(f"t5cls serve exited: {process.stderr.read()}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                return process
+        except httpx.TransportError:
+            time.sleep(0.2)
+    process.kill()
+    sys.exit("t5cls serve did not start in time")
+
+
+async def load(url: str, texts: list[str], *, requests: int, clients: int) -> tuple[float, list[float], dict[int, list]]:
+    """``clients`` concurrent loops sending single texts; returns (seconds, latencies, answers)."""
+    jobs = iter(range(requests))
+    latencies: list[float] = []
+    answers: dict[int, list] = {}
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
+
+        async def one_client() -> None:
+            for job in jobs:
+                start = time.perf_counter()
+                response = await client.post("/v1/classify", json={"inputs": texts[job % len(texts)]})
+                latencies.append(time.perf_counter() - start)
+                response.raise_for_status()
+                answers[job] = response.json()["results"][0]
+
+        start = time.perf_counter()
+        await asyncio.gather(*(one_client() for _ in range(clients)))
+        return time.perf_counter() - start, latencies, answers
+
+
+def run_mode(model_dir: Path, texts: list[str], expected: np.ndarray, extra: list[str], args: argparse.Namespace) -> dict:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    process = start_server(model_dir, port, extra)
+    try:
+        asyncio.run(load(url, texts, requests=2 * args.clients, clients=args.clients))  # warm-up
+        before = httpx.get(f"{url}/health").json()["batching"]["classify"]
+        seconds, latencies, answers = asyncio.run(load(url, texts, requests=args.requests, clients=args.clients))
+        after = httpx.get(f"{url}/health").json()["batching"]["classify"]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+    worst = max(
+        float(np.abs(np.array([{e["label"]: e["score"] for e in answer}[label] for label in LABELS]) - expected[job % len(texts)]).max())
+        for job, answer in answers.items()
+    )
+    if worst > 1e-4:
+        sys.exit(f"server answers differ from the in-process Classifier by {worst:.2e}")
+    batches = after["batches"] - before["batches"]
+    return {
+        "rps": args.requests / seconds,
+        "p50": float(np.percentile(latencies, 50)) * 1000,
+        "p99": float(np.percentile(latencies, 99)) * 1000,
+        "mean_batch": (after["inputs"] - before["inputs"]) / max(batches, 1),
+        "worst_diff": worst,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=400, help="timed requests per mode")
+    parser.add_argument("--clients", type=int, default=16, help="concurrent clients")
+    parser.add_argument("--texts", type=int, default=200, help="distinct AG News texts cycled through")
+    parser.add_argument("--max-wait-ms", type=float, default=5.0, help="the micro-batched server's --max-wait-ms")
+    args = parser.parse_args()
+
+    texts = read_texts(args.texts)
+    with tempfile.TemporaryDirectory() as tmp:
+        model_dir = build_classifier(Path(tmp) / "t5-small-classifier")
+        expected = t5cls.Classifier(model_dir).predict_proba(texts)
+        modes = [
+            ("micro-batched", ["--max-wait-ms", str(args.max_wait_ms)]),
+            ("batching off (batch of 1)", ["--max-batch-size", "1"]),
+        ]
+        results = {name: run_mode(model_dir, texts, expected, extra, args) for name, extra in modes}
+
+    base = results["batching off (batch of 1)"]["rps"]
+    print(
+        f"\n`t5cls serve`, t5-small shapes (random weights, 3 labels), {args.clients} concurrent clients, "
+        f"{args.requests} single-text AG News requests per mode, loopback\n"
+    )
+    print("| server | requests/s | p50 latency | p99 latency | mean batch | vs batching off |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, r in results.items():
+        print(
+            f"| {name} | {r['rps']:.1f} | {r['p50']:.0f} ms | {r['p99']:.0f} ms | {r['mean_batch']:.1f} | "
+            f"{r['rps'] / base:.2f}x |"
+        )
+    worst = max(r["worst_diff"] for r in results.values())
+    print(f"\nall answers equal the in-process Classifier (max |diff| {worst:.1e})")
+    print(
+        f"machine: {os.cpu_count()} CPU cores, torch {torch.__version__} CPU, {platform.python_version()}, {date.today()}"
+    )
+
+
+if __name__ == "__main__":
+    main()
