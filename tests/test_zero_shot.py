@@ -7,11 +7,13 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from transformers import AutoTokenizer, T5Model, pipeline
 
 import t5cls
+from t5cls.cli import main
 from t5cls.zero_shot import PRESETS, ZeroShotClassifier, ZeroShotPreset
 from tests.conftest import sample_texts, tiny_t5_config
 
@@ -242,11 +244,13 @@ def test_cli_writes_one_json_line_per_text(zs, tiny_nli_dir, tmp_path, texts):
     _assert_same(rows, zs(texts[:3], LABELS))
     assert all(row["label"] is None for row in rows)  # 4 labels from a random model: nothing reaches 0.99
 
-    out = tmp_path / "out.csv"
-    result = _cli(str(tiny_nli_dir), str(source), "--labels", "sports,politics", "--multi-label", "--output", str(out))
-    assert result.returncode == 0, result.stderr
-    import pandas as pd
 
+def test_cli_csv_output(zs, tiny_nli_dir, tmp_path, texts):
+    # In-process (the subprocess path is covered above): the file the command writes.
+    source = tmp_path / "in.txt"
+    source.write_text("\n".join(texts[:3]) + "\n")
+    out = tmp_path / "out.csv"
+    assert main(["zero-shot", str(tiny_nli_dir), str(source), "--labels", "sports,politics", "--multi-label", "--output", str(out)]) == 0
     table = pd.read_csv(out)
     assert list(table.columns[:3]) == ["sequence", "label", "score"] and len(table) == 3
     expected = zs(texts[0], ["sports", "politics"], multi_label=True)
@@ -259,3 +263,16 @@ def test_cli_bad_template_exits_2_with_one_line(tiny_nli_dir, tmp_path):
     result = _cli(str(tiny_nli_dir), str(source), "--labels", "a,b", "--template", "no slot")
     assert result.returncode == 2
     assert "has no '{}'" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_cli_boolean_qa_reads_passage_and_question_columns(zs, tiny_nli_dir, tmp_path):
+    rows = [{"passage": "The Nile flows north.", "question": "does the nile flow north"}, {"passage": "Ice is cold.", "question": "is ice hot"}]
+    source = tmp_path / "qa.jsonl"
+    source.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    out = tmp_path / "answers.jsonl"
+    assert main(["zero-shot", str(tiny_nli_dir), str(source), "--preset", "boolean-qa", "--output", str(out)]) == 0
+    got = [json.loads(line) for line in out.read_text().splitlines()]
+    expected = zs([(row["passage"], row["question"]) for row in rows], preset="boolean-qa")
+    assert [g["label"] for g in got] == [e["label"] for e in expected]
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g["scores"], e["scores"], atol=ATOL, rtol=0)

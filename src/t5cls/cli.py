@@ -66,11 +66,89 @@ def _run_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- zero-shot -----------------------------------------------------------------------------
+
+
+def _add_zero_shot(subparsers: argparse._SubParsersAction) -> None:
+    from .inference import DEFAULT_BATCH_TOKENS
+    from .zero_shot import PRESETS
+
+    p = subparsers.add_parser(
+        "zero-shot",
+        help="Zero-shot classification with an NLI model (premise = text, hypothesis = template(label)).",
+        description="Score every text of INPUT against the candidate labels with an NLI classifier (a t5cls "
+        "classifier, the published T5ForClassification format, or any transformers NLI model) and write one "
+        "JSON line per text (or a CSV/TSV table when --output ends in .csv/.tsv).",
+    )
+    p.add_argument("model", help="NLI model directory or hub id (its labels must include an entailment label)")
+    p.add_argument("input", help="a .txt (one text a line), .csv, .tsv, .jsonl or .parquet file")
+    p.add_argument("--labels", help="comma-separated candidate labels, e.g. 'sports,politics,science'")
+    p.add_argument("--template", help="hypothesis template with {} for the label (default 'This example is {}.')")
+    p.add_argument("--preset", choices=sorted(PRESETS), help="template (and labels) for a common use")
+    p.add_argument("--multi-label", action="store_true", help="score each label on its own")
+    p.add_argument("--threshold", type=float, help="label is null when the best score is under it, e.g. 0.8")
+    p.add_argument("--text-column", default="text", help="column holding the texts (default 'text')")
+    p.add_argument("--passage-column", default="passage", help="passage column for --preset boolean-qa")
+    p.add_argument("--question-column", default="question", help="question column for --preset boolean-qa")
+    p.add_argument("--output", help="write results here (.jsonl, or .csv/.tsv) instead of printing JSON lines")
+    p.add_argument("--batch-tokens", type=int, default=DEFAULT_BATCH_TOKENS, help="most padded tokens per batch")
+    p.add_argument("--device", help="e.g. cpu or cuda (default: cuda when available)")
+
+
+def _run_zero_shot(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    import pandas as pd
+
+    from .data import read_table
+    from .zero_shot import PRESETS, ZeroShotClassifier, check_template, parse_labels
+
+    # Argument mistakes fail before the model loads.
+    if args.template is not None:
+        check_template(args.template)
+    if args.labels is not None:
+        parse_labels(args.labels)
+    preset = PRESETS.get(args.preset) if args.preset else None
+    if preset is not None and preset.premise_template is not None:
+        frame = read_table(args.input, columns=[args.passage_column, args.question_column])
+        texts = list(zip(frame[args.passage_column].astype(str), frame[args.question_column].astype(str)))
+    else:
+        frame = read_table(args.input, columns=[args.text_column])
+        texts = frame[args.text_column].astype(str).tolist()
+    classifier = ZeroShotClassifier(args.model, device=args.device, batch_tokens=args.batch_tokens)
+    results = classifier(
+        texts,
+        args.labels,
+        hypothesis_template=args.template,
+        multi_label=args.multi_label,
+        threshold=args.threshold,
+        preset=args.preset,
+    )
+    if args.output and Path(args.output).suffix.lower() in (".csv", ".tsv"):
+        rows = [
+            {"sequence": r["sequence"], "label": r["label"], "score": r["scores"][0]}
+            | {f"score_{label}": score for label, score in zip(r["labels"], r["scores"])}
+            for r in results
+        ]
+        sep = "\t" if args.output.lower().endswith(".tsv") else ","
+        pd.DataFrame(rows).to_csv(args.output, sep=sep, index=False)
+    else:
+        lines = "".join(json.dumps(result, ensure_ascii=False) + "\n" for result in results)
+        if not args.output:
+            sys.stdout.write(lines)
+            return 0
+        Path(args.output).write_text(lines, encoding="utf-8")
+    print(f"wrote {len(results)} results to {args.output}")
+    return 0
+
+
 # --- registry ------------------------------------------------------------------------------
 
 Command = tuple[str, Callable[[argparse._SubParsersAction], None], Callable[[argparse.Namespace], int]]
 COMMANDS: list[Command] = [
     ("convert", _add_convert, _run_convert),
+    ("zero-shot", _add_zero_shot, _run_zero_shot),
 ]
 
 

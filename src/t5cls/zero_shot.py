@@ -10,7 +10,6 @@ once, sorted by length and packed into batches by a token budget, instead of one
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +22,6 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreT
 from .data import as_text_list
 from .inference import DEFAULT_BATCH_TOKENS, Classifier, default_device, default_dtype
 from .modeling import T5ForClassification, published_format
-
-logger = logging.getLogger(__name__)
 
 DEFAULT_TEMPLATE = "This example is {}."
 
@@ -39,14 +36,12 @@ class ZeroShotPreset:
         premise_template: ``None`` when the text is the premise; otherwise a format string over
             ``{passage}`` and ``{question}``, and each input is a ``(passage, question)`` pair.
         candidate_labels: labels used when the call names none (``None``: the call must name them).
-        multi_label: the default of ``multi_label`` for this use.
     """
 
     name: str
     hypothesis_template: str
     premise_template: str | None = None
     candidate_labels: tuple[str, ...] | None = None
-    multi_label: bool = False
 
     def premise(self, item: Any) -> str:
         """The premise for one input (a text, or a ``(passage, question)`` pair)."""
@@ -218,7 +213,7 @@ class ZeroShotClassifier:
         candidate_labels: Any = None,
         *,
         hypothesis_template: str | None = None,
-        multi_label: bool | None = None,
+        multi_label: bool = False,
         threshold: float | None = None,
         preset: str | ZeroShotPreset | None = None,
     ) -> dict[str, Any] | list[dict[str, Any]]:
@@ -231,7 +226,7 @@ class ZeroShotClassifier:
             hypothesis_template: the hypothesis with ``{}`` for the label; defaults to the preset's,
                 else ``"This example is {}."``.
             multi_label: score each label on its own (entailment vs contradiction) instead of
-                sharing the probability across labels; defaults to the preset's (False).
+                sharing the probability across labels.
             threshold: when the best score is below it, ``"label"`` is ``None`` ("none of these").
             preset: ``"topic"``, ``"intent"``, ``"boolean-qa"``, ``"sentiment"`` (see ``PRESETS``) or
                 a :class:`ZeroShotPreset`.
@@ -249,7 +244,6 @@ class ZeroShotClassifier:
         preset = self._preset(preset)
         template = preset.hypothesis_template if hypothesis_template is None else hypothesis_template
         check_template(template)
-        multi_label = preset.multi_label if multi_label is None else multi_label
         if threshold is not None and not 0.0 <= threshold <= 1.0:
             raise ValueError(f"threshold={threshold} must be between 0 and 1 (or None for no threshold).")
         items, single = as_text_list(texts, allow_pairs=preset.premise_template is not None)
