@@ -22,8 +22,9 @@ T5ForClassification.register_for_auto_class("AutoModelForSequenceClassification"
 
 from .convert import from_t5  # noqa: E402
 from .inference import Classifier  # noqa: E402
+from .scoring import LabelScorer  # noqa: E402
 from .zero_shot import ZeroShotClassifier  # noqa: E402
 
 __version__ = "0.1.0"
 
-__all__ = ["T5ClassificationConfig", "T5ForClassification", "Classifier", "ZeroShotClassifier", "from_t5", "__version__"]
+__all__ = ["T5ClassificationConfig", "T5ForClassification", "Classifier", "LabelScorer", "ZeroShotClassifier", "from_t5", "__version__"]

@@ -1,0 +1,140 @@
+"""LabelScorer vs the per-pair way of scoring labels with a seq2seq T5.
+
+The per-pair way is lm-evaluation-harness's: one (context, continuation) request per (text, label),
+batched by length, each run through the whole model (``model(input_ids, attention_mask,
+labels=...)``), then log-softmax and gather -- the encoder runs once per label. LabelScorer runs the
+encoder once per text and decodes all labels of a text as one tree. Both get the same random
+weights (t5-small or t5-base shapes), the same AG News texts and the same token budget per batch;
+the script asserts that both give the same log-likelihoods before it reports any time.
+
+    flock /tmp/t5cls-bench.lock python benchmarks/bench_scoring.py            # t5-small, 200 texts
+    python benchmarks/bench_scoring.py --size base --texts 100 --out table.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import platform
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import AutoTokenizer, T5Config, T5ForConditionalGeneration
+
+from t5cls import LabelScorer
+from t5cls.data import batches
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+SHAPES = {
+    # Original t5 shapes (relu, tied embeddings); random weights: speed does not depend on the values.
+    "small": dict(d_model=512, d_ff=2048, d_kv=64, num_layers=6, num_heads=8),
+    "base": dict(d_model=768, d_ff=3072, d_kv=64, num_layers=12, num_heads=12),
+}
+AG_NEWS_LABELS = ["World", "Sports", "Business", "Sci/Tech"]
+# 20 labels of 1 to 4 tokens (t5 vocabulary), some sharing a first token ("health ...").
+TWENTY_LABELS = AG_NEWS_LABELS + [
+    "politics", "entertainment", "health care", "science", "technology", "e-commerce", "travel", "education",
+    "real estate", "automobiles", "weather forecast", "crime and justice", "religion", "health and medicine",
+    "food and drink", "video games",
+]  # fmt: skip
+TEMPLATE = "topic: {text}"
+TOLERANCE = 1e-4  # fp32 rounding at these magnitudes is ~1e-5; a wrong computation is off by far more
+
+
+def per_pair_log_likelihoods(model, tokenizer, prompts: list[str], labels: list[str], *, batch_tokens: int) -> np.ndarray:
+    """``(n, C)`` log-likelihoods the lm-evaluation-harness way: one full forward pass per (prompt, label)."""
+    contexts = tokenizer(prompts)["input_ids"]
+    continuations = tokenizer(labels)["input_ids"]  # label tokens + </s>
+    requests = [(i, j) for i in range(len(prompts)) for j in range(len(labels))]
+    lengths = [len(contexts[i]) + len(continuations[j]) for i, j in requests]
+    out = np.zeros((len(prompts), len(labels)))
+    with torch.inference_mode():
+        for group in batches(lengths, batch_tokens=batch_tokens):
+            rows = [requests[k] for k in group]
+            inputs = tokenizer.pad({"input_ids": [contexts[i] for i, _ in rows]}, return_tensors="pt")
+            longest = max(len(continuations[j]) for _, j in rows)
+            targets = torch.full((len(rows), longest), -100)
+            for r, (_, j) in enumerate(rows):
+                targets[r, : len(continuations[j])] = torch.tensor(continuations[j])
+            logits = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], labels=targets).logits
+            log_probs = torch.log_softmax(logits.float(), dim=-1)  # (rows, longest, vocab)
+            gathered = log_probs.gather(2, targets.clamp(min=0)[:, :, None])[:, :, 0]  # (rows, longest)
+            sums = (gathered * (targets >= 0)).sum(dim=1)
+            for r, (i, j) in enumerate(rows):
+                out[i, j] = sums[r].item()
+    return out
+
+
+def read_texts(n: int) -> list[str]:
+    path = SHARED / "data" / "agnews" / "train.tsv"
+    if not path.is_file():
+        sys.exit(f"AG News texts not found at {path}; this benchmark needs ../shared.")
+    with path.open(encoding="utf-8") as handle:
+        rows = csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
+        return [row["text"] for _, row in zip(range(n), rows)]
+
+
+def timed(fn):
+    start = time.perf_counter()
+    result = fn()
+    return result, time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", choices=sorted(SHAPES), default="small")
+    parser.add_argument("--texts", type=int, default=200, help="AG News texts to score")
+    parser.add_argument("--batch-tokens", type=int, default=8192, help="padded tokens per batch, both ways")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--out", type=Path, default=None, help="also write the markdown table here")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    tokenizer = AutoTokenizer.from_pretrained(str(SHARED / "tokenizers" / "t5"))
+    torch.manual_seed(0)
+    config = T5Config(
+        vocab_size=32128, feed_forward_proj="relu", tie_word_embeddings=True, decoder_start_token_id=0, **SHAPES[args.size]
+    )
+    model = T5ForConditionalGeneration(config).eval()
+    texts = read_texts(args.texts)
+    prompts = [TEMPLATE.format(text=text) for text in texts]
+
+    lines = [
+        f"t5-{args.size} shapes, random weights, fp32; {len(texts)} AG News texts, template {TEMPLATE!r}, "
+        f"batch_tokens={args.batch_tokens}; {torch.get_num_threads()} torch threads, torch {torch.__version__}, "
+        f"{platform.machine()}, {date.today().isoformat()}",
+        "",
+        "| labels | label tokens | per pair (s) | LabelScorer (s) | speedup | max abs diff |",
+        "|---|---|---|---|---|---|",
+    ]
+    for labels in (AG_NEWS_LABELS, TWENTY_LABELS):
+        scorer = LabelScorer((model, tokenizer), labels=labels, template=TEMPLATE, batch_tokens=args.batch_tokens, show_progress_bar=False)
+        # Warm up both paths (allocator, kernels) on a few texts.
+        scorer.log_likelihoods(texts[:8])
+        per_pair_log_likelihoods(model, tokenizer, prompts[:8], labels, batch_tokens=args.batch_tokens)
+        fast, fast_s = timed(lambda: scorer.log_likelihoods(texts))
+        slow, slow_s = timed(lambda: per_pair_log_likelihoods(model, tokenizer, prompts, labels, batch_tokens=args.batch_tokens))
+        diff = float(np.abs(fast - slow).max())
+        if not diff <= TOLERANCE:
+            sys.exit(f"log-likelihoods differ by {diff:.2e} (> {TOLERANCE}) for C={len(labels)}: the scorer is wrong.")
+        sizes = sorted({len(ids) for ids in tokenizer(labels, add_special_tokens=False)["input_ids"]})
+        lines.append(
+            f"| C={len(labels)} | {sizes[0]}-{sizes[-1]} (+ </s>) | {slow_s:.2f} | {fast_s:.2f} | "
+            f"{slow_s / fast_s:.1f}x | {diff:.1e} |"
+        )
+        print(lines[-1], flush=True)
+    table = "\n".join(lines)
+    print("\n" + table)
+    if args.out:
+        args.out.write_text(table + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,599 @@
+"""LabelScorer: exact label probabilities from a seq2seq T5, with the encoder run once per text.
+
+A text-to-text T5 (t5, flan-t5, mT5, UL2...) answers with text; to classify with it, score every
+candidate label: log P(label | prompt) = the sum over the label's tokens and the closing ``</s>``
+of the decoder's log-softmax, teacher-forced (REFERENCE.md §4). The usual way (lm-evaluation-
+harness) runs the whole model once per (text, label) pair. Here, per batch of texts:
+
+1. the encoder runs once per text;
+2. all labels are merged into one prefix tree (trie) of decoder inputs: node 0 is the decoder
+   start token, every other node a label-token prefix shared by the labels that start with it.
+   The tree is one decoder row per text, so the cross-attention keys/values of a text are
+   computed once for all its labels, and shared prefixes are decoded once;
+3. in self-attention a node sees only itself and its ancestors, at relative position
+   ``depth(key) - depth(query)`` -- exactly the keys and the relative position bias it sees when
+   its label is decoded alone, so the log-likelihoods are exact, not approximate;
+4. the vocabulary projection runs once per node; each (node, next token) edge's log-probability
+   is summed into the labels whose path uses it.
+
+When every label is one token, the tree is the start node plus one leaf per label: a single
+decoder pass gives each label's token and its closing ``</s>``. ``mode="first_token"`` keeps only
+the start node: the classic restricted softmax over the labels' first tokens (one decoder position).
+
+The decoder runs transformers' own modules (the model's encoder, decoder blocks, final layer
+norm and LM head); only the mask and the relative position bias are built here, the bias with
+the first block's own ``compute_bias``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import string
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from scipy.special import softmax
+from scipy.stats import entropy as _entropy
+from tqdm.auto import tqdm
+from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, PreTrainedModel
+from transformers.masking_utils import create_bidirectional_mask
+
+from .calibration import (
+    CONTENT_FREE_INPUTS,
+    check_calibration,
+    content_free_prior,
+    contextual_scores,
+    domain_pmi,
+    fill_fields,
+)
+from .configuration import T5ClassificationConfig
+from .data import batches
+from .inference import DEFAULT_BATCH_TOKENS, default_device, default_dtype
+from .modeling import published_format
+
+logger = logging.getLogger(__name__)
+
+SUPPORTED_MODEL_TYPES = ("t5", "mt5")
+MODES = ("full", "first_token")
+NORMALIZATIONS = ("sum", "mean", "chars")
+# Most fp32 logits held at once by the vocabulary projection (128 MiB); the batch is cut to fit.
+LOGIT_BUDGET = 1 << 25
+
+
+# --------------------------------------------------------------------------------------------
+# Templates
+# --------------------------------------------------------------------------------------------
+
+
+def template_fields(template: str) -> list[str]:
+    """The named fields of a ``str.format`` template, in order of first appearance.
+
+    Raises:
+        ValueError: a malformed template, a positional ``{}`` or non-name field, or no field at all.
+
+    Example:
+        >>> template_fields("premise: {premise} hypothesis: {hypothesis}")
+        ['premise', 'hypothesis']
+    """
+    if not isinstance(template, str):
+        raise TypeError(f"template must be a string such as 'sst2 sentence: {{text}}', got {type(template).__name__}.")
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise ValueError(f"template {template!r} is malformed ({exc}); write literal braces as '{{{{' and '}}}}'.") from exc
+    fields: list[str] = []
+    for _, field, spec, conversion in parsed:
+        if field is None:
+            continue
+        if not field.isidentifier() or spec or conversion:
+            raise ValueError(
+                f"template {template!r} has the field {{{field}}}; use plain named fields such as {{text}} "
+                "(no positional {{}}, attributes, indexes or format specs)."
+            )
+        if field not in fields:
+            fields.append(field)
+    if not fields:
+        raise ValueError(f"template {template!r} has no field for the input; add one, e.g. 'sst2 sentence: {{text}}'.")
+    return fields
+
+
+def fill_template(template: str, fields: Sequence[str], inputs: Any) -> tuple[list[str], bool]:
+    """Prompts from inputs: strings fill a one-field template, dicts fill named fields.
+
+    Args:
+        template: a ``str.format`` template.
+        fields: its fields (:func:`template_fields`).
+        inputs: a string, a dict of field values, or a list of those.
+
+    Returns:
+        ``(prompts, single)``: one prompt per input, and whether one input (not a list) was given.
+
+    Raises:
+        TypeError: an input that is neither a string nor a dict of strings, naming its index.
+        ValueError: a string for a multi-field template, or a dict that lacks a template field or
+            has a key the template does not use.
+    """
+    if inputs is None:
+        raise TypeError("inputs is None; pass a string, a dict of template fields, or a list of those.")
+    single = isinstance(inputs, (str, Mapping))
+    items = [inputs] if single else inputs
+    if not isinstance(items, Sequence):
+        items = list(items) if hasattr(items, "__iter__") else None
+        if items is None:
+            raise TypeError(f"inputs must be a string, a dict or a list of those, got {type(inputs).__name__}.")
+    prompts = []
+    for index, item in enumerate(items):
+        if isinstance(item, str):
+            if len(fields) != 1:
+                raise ValueError(
+                    f"inputs[{index}] is a string but the template {template!r} has fields {list(fields)}; "
+                    f"pass a dict with keys {list(fields)}."
+                )
+            values = {fields[0]: item}
+        elif isinstance(item, Mapping):
+            missing = [field for field in fields if field not in item]
+            if missing:
+                raise ValueError(
+                    f"inputs[{index}] lacks the field(s) {missing} that the template {template!r} uses; "
+                    f"its keys are {list(item)}."
+                )
+            extra = [key for key in item if key not in fields]
+            if extra:
+                raise ValueError(
+                    f"inputs[{index}] has the key(s) {extra} that the template {template!r} does not use; "
+                    f"add {{{extra[0]}}} to the template or drop the key."
+                )
+            bad = [key for key in fields if not isinstance(item[key], str)]
+            if bad:
+                raise TypeError(f"inputs[{index}][{bad[0]!r}] is {item[bad[0]]!r}; field values must be strings.")
+            values = dict(item)
+        else:
+            raise TypeError(
+                f"inputs[{index}] is {item!r} ({type(item).__name__}); each input must be a string or a dict of field values."
+            )
+        prompts.append(template.format(**values))
+    return prompts, single
+
+
+# --------------------------------------------------------------------------------------------
+# The label trie
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LabelTrie:
+    """All labels' target sequences as one tree of decoder inputs.
+
+    Node 0 is the decoder start token; node i > 0 is a proper prefix of one or more target
+    sequences, fed its last token. An edge is a (node, next token) pair: the node's decoder
+    output predicts that token. A label's log-likelihood is the sum of its path's edges.
+    """
+
+    tokens: list[int]  # decoder input id per node
+    depths: list[int]  # position of the node when its label is decoded alone
+    ancestors: np.ndarray  # (nodes, nodes) bool: [q, k] is True when k is q or an ancestor of q
+    edge_nodes: list[int]  # per edge, the node whose output predicts it
+    edge_tokens: list[int]  # per edge, the predicted token
+    incidence: np.ndarray  # (edges, labels) float64: 1 where the edge lies on the label's path
+
+    @property
+    def num_nodes(self) -> int:
+        return len(self.tokens)
+
+
+def build_label_trie(sequences: Sequence[Sequence[int]], *, start_token_id: int) -> LabelTrie:
+    """Merge target token sequences (each ending in ``</s>`` for full scoring) into a :class:`LabelTrie`.
+
+    Example:
+        >>> trie = build_label_trie([[59, 1], [59, 207, 1]], start_token_id=0)  # "not", "not good"
+        >>> trie.tokens, trie.edge_tokens
+        ([0, 59, 207], [59, 1, 207, 1])
+    """
+    node_of: dict[tuple[int, ...], int] = {(): 0}
+    tokens, depths, parents = [start_token_id], [0], [-1]
+    edge_of: dict[tuple[int, int], int] = {}
+    on_path: list[tuple[int, int]] = []  # (edge, label)
+    for label, sequence in enumerate(sequences):
+        for depth, token in enumerate(sequence):
+            prefix = tuple(sequence[:depth])
+            if prefix not in node_of:  # its parent prefix was added at the previous depth
+                node_of[prefix] = len(tokens)
+                tokens.append(prefix[-1])
+                depths.append(depth)
+                parents.append(node_of[prefix[:-1]])
+            edge = edge_of.setdefault((node_of[prefix], int(token)), len(edge_of))
+            on_path.append((edge, label))
+    ancestors = np.zeros((len(tokens), len(tokens)), dtype=bool)
+    for query in range(len(tokens)):
+        key = query
+        while key >= 0:
+            ancestors[query, key] = True
+            key = parents[key]
+    incidence = np.zeros((len(edge_of), len(sequences)), dtype=np.float64)
+    for edge, label in on_path:
+        incidence[edge, label] = 1.0
+    edges = sorted(edge_of, key=edge_of.__getitem__)
+    return LabelTrie(
+        tokens=tokens,
+        depths=depths,
+        ancestors=ancestors,
+        edge_nodes=[node for node, _ in edges],
+        edge_tokens=[token for _, token in edges],
+        incidence=incidence,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Scores
+# --------------------------------------------------------------------------------------------
+
+
+def length_normalize(log_likelihoods: np.ndarray, lengths: Sequence[float]) -> np.ndarray:
+    """Divide each label's log-likelihood by its length (tokens for ``"mean"``, characters for ``"chars"``).
+
+    Example:
+        >>> length_normalize(np.array([[-2.0, -6.0]]), [1, 3])
+        array([[-2., -2.]])
+    """
+    return np.asarray(log_likelihoods, dtype=np.float64) / np.asarray(lengths, dtype=np.float64)[None, :]
+
+
+def _check_labels(labels: Any) -> list[str]:
+    if isinstance(labels, str) or not isinstance(labels, Sequence):
+        raise TypeError(f"labels must be a list of strings, e.g. ['positive', 'negative'], got {labels!r}.")
+    labels = list(labels)
+    bad = [label for label in labels if not isinstance(label, str) or not label.strip()]
+    if bad:
+        raise ValueError(f"labels must be non-empty strings; got {bad!r} in {labels!r}.")
+    duplicates = sorted({label for label in labels if labels.count(label) > 1})
+    if duplicates:
+        raise ValueError(f"labels has duplicates {duplicates}; give each label once.")
+    if not labels:
+        raise ValueError("labels is empty; pass the candidate labels, e.g. ['positive', 'negative'].")
+    return labels
+
+
+def _check_choice(name: str, value: Any, choices: Sequence[Any]) -> Any:
+    if value not in choices:
+        raise ValueError(f"{name}={value!r} is not one of {tuple(choices)}.")
+    return value
+
+
+# --------------------------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------------------------
+
+
+def _not_seq2seq(where: str, model_type: Any) -> ValueError:
+    if model_type == T5ClassificationConfig.model_type or model_type in ("enct5", "t5forclassification"):
+        return ValueError(
+            f"{where} is a t5cls classifier ({model_type!r}), not a seq2seq T5: it has no LM head to score label text. "
+            "Use t5cls.Classifier for it, or pass a T5ForConditionalGeneration checkpoint (t5, flan-t5, mT5, UL2) to LabelScorer."
+        )
+    return ValueError(
+        f"{where} has model_type {model_type!r}; LabelScorer needs a T5ForConditionalGeneration-compatible "
+        f"seq2seq checkpoint (model_type in {SUPPORTED_MODEL_TYPES}: t5, t5-v1_1, flan-t5, mT5, byT5, UL2)."
+    )
+
+
+def load_seq2seq(src: str | Path, *, device: torch.device, dtype: torch.dtype) -> tuple[PreTrainedModel, Any]:
+    """Load a seq2seq T5 and its tokenizer, refusing classifiers and checkpoints with missing weights."""
+    path = Path(src)
+    if path.is_dir():
+        config_file = path / "config.json"
+        if not config_file.is_file():
+            raise FileNotFoundError(f"{str(src)!r} is not a model directory (no config.json).")
+        model_type = json.loads(config_file.read_text()).get("model_type")
+        model_type = published_format(path) or model_type
+        if model_type not in SUPPORTED_MODEL_TYPES:
+            raise _not_seq2seq(repr(str(src)), model_type)
+    elif path.exists() or str(src).startswith((".", "/", "~")):
+        raise FileNotFoundError(f"{str(src)!r} is not a checkpoint directory.")
+    try:
+        model, info = AutoModelForSeq2SeqLM.from_pretrained(str(src), dtype=dtype, output_loading_info=True)
+    except OSError as exc:
+        raise FileNotFoundError(f"Could not load a seq2seq model from {str(src)!r}: {exc}") from exc
+    if info["missing_keys"]:
+        missing = sorted(info["missing_keys"])
+        raise ValueError(
+            f"{str(src)!r} lacks {len(missing)} weight(s) of a seq2seq T5 (e.g. {missing[:3]}); "
+            "is it an encoder-only or classifier checkpoint? LabelScorer needs a T5ForConditionalGeneration checkpoint."
+        )
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(src))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"No tokenizer could be loaded from {str(src)!r} ({exc}); pass LabelScorer((model, tokenizer), ...).") from exc
+    return model.to(device).eval(), tokenizer
+
+
+def _check_model(model: Any) -> None:
+    config = getattr(model, "config", None)
+    model_type = getattr(config, "model_type", None)
+    if not isinstance(model, PreTrainedModel) or model_type not in SUPPORTED_MODEL_TYPES or not hasattr(model, "lm_head"):
+        raise _not_seq2seq(f"The model ({type(model).__name__})", model_type)
+    implementation = getattr(config, "_attn_implementation", None)
+    if implementation not in (None, "eager", "sdpa"):
+        raise ValueError(
+            f"The model uses attn_implementation={implementation!r}; LabelScorer's tree mask needs 'eager' or 'sdpa' "
+            "(load it with attn_implementation='sdpa')."
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# LabelScorer
+# --------------------------------------------------------------------------------------------
+
+
+class LabelScorer:
+    """Exact class probabilities from a seq2seq T5: log P(label | template(text)) for every label.
+
+    Args:
+        model: a T5ForConditionalGeneration-compatible checkpoint (directory or hub id: t5, flan-t5,
+            mT5, UL2...), a loaded model, or a ``(model, tokenizer)`` tuple.
+        tokenizer: the tokenizer, when ``model`` is a loaded model.
+        labels: candidate label strings (any length; they may share prefixes).
+        template: ``str.format`` template of the prompt, e.g. ``"sst2 sentence: {text}"`` or
+            ``"premise: {premise} hypothesis: {hypothesis}"`` (filled from dict inputs).
+        normalize: ``"sum"`` (exact log-likelihood, T0 rank classification), ``"mean"`` (divided by
+            the number of scored tokens, ``</s>`` included; T-Few with alpha=1) or ``"chars"``
+            (divided by the label's characters; lm-evaluation-harness ``acc_norm``).
+        calibrate: ``None``, ``"contextual"`` (Zhao et al.) or ``"domain_pmi"`` (Holtzman et al.);
+            see :mod:`t5cls.calibration`.
+        mode: ``"full"`` (every label token and ``</s>``) or ``"first_token"`` (the classic
+            softmax restricted to each label's first token; labels must start with distinct tokens).
+        device: defaults to CUDA when available, else CPU.
+        dtype: defaults to bf16 on CUDA, fp32 on CPU (a loaded model keeps its dtype unless given).
+        batch_tokens: most padded encoder tokens plus decoder tree nodes per batch.
+        max_length: truncate prompts to this many tokens (defaults to the tokenizer's maximum).
+        show_progress_bar: show a tqdm bar over batches (only on a terminal).
+
+    Raises:
+        ValueError: empty, duplicate or indistinguishable labels, a template without a named field,
+            an unknown option, or a checkpoint that is not a seq2seq T5 (e.g. a t5cls classifier).
+
+    Example:
+        >>> scorer = LabelScorer("google/flan-t5-base", labels=["positive", "negative"],
+        ...                      template="sst2 sentence: {text}")  # doctest: +SKIP
+        >>> scorer.predict_proba(["a gripping film"]).round(3)  # doctest: +SKIP
+        array([[0.982, 0.018]])
+    """
+
+    def __init__(
+        self,
+        model: str | Path | PreTrainedModel | tuple[PreTrainedModel, Any],
+        tokenizer: Any = None,
+        *,
+        labels: Sequence[str],
+        template: str = "{text}",
+        normalize: str = "sum",
+        calibrate: str | None = None,
+        mode: str = "full",
+        device: str | torch.device | None = None,
+        dtype: torch.dtype | str | None = None,
+        batch_tokens: int = DEFAULT_BATCH_TOKENS,
+        max_length: int | None = None,
+        show_progress_bar: bool = True,
+    ):
+        self.labels = _check_labels(labels)
+        self.template = template
+        self.fields = template_fields(template)
+        self.normalize = _check_choice("normalize", normalize, NORMALIZATIONS)
+        self.calibrate = check_calibration(calibrate)
+        self.mode = _check_choice("mode", mode, MODES)
+        if mode == "first_token" and normalize != "sum":
+            raise ValueError(f"mode='first_token' scores one token per label; use normalize='sum', not {normalize!r}.")
+        if batch_tokens < 1:
+            raise ValueError(f"batch_tokens={batch_tokens} must be a positive number of tokens.")
+        self.batch_tokens = batch_tokens
+        self.show_progress_bar = show_progress_bar
+
+        self.device = default_device(device)
+        if isinstance(model, tuple) and len(model) == 2 and tokenizer is None:
+            model, tokenizer = model
+        if isinstance(model, (str, Path)):
+            self.dtype = default_dtype(self.device, dtype)
+            self.model, loaded_tokenizer = load_seq2seq(model, device=self.device, dtype=self.dtype)
+            tokenizer = tokenizer or loaded_tokenizer
+        else:
+            _check_model(model)
+            if tokenizer is None:
+                raise ValueError("Pass the tokenizer with the model: LabelScorer((model, tokenizer), labels=...).")
+            model = model.to(self.device)
+            if dtype is not None:
+                model = model.to(default_dtype(self.device, dtype))
+            self.model = model.eval()
+            self.dtype = next(self.model.parameters()).dtype
+        self.tokenizer = tokenizer
+        tokenizer_max = getattr(tokenizer, "model_max_length", None) or 512
+        self.max_length = max_length or (tokenizer_max if tokenizer_max < 100_000 else 512)
+
+        self._label_ids = self._tokenize_labels()
+        if mode == "first_token":
+            sequences = [ids[:1] for ids in self._label_ids]
+            self._lengths = np.ones(len(self.labels))
+        else:
+            eos = self.tokenizer.eos_token_id
+            sequences = [ids + [eos] for ids in self._label_ids]
+            lengths = {
+                "sum": [1] * len(sequences),
+                "mean": [len(seq) for seq in sequences],  # scored tokens: the label's and </s>
+                "chars": [len(label) for label in self.labels],
+            }
+            self._lengths = np.asarray(lengths[normalize], dtype=np.float64)
+        config = self.model.config
+        start = getattr(config, "decoder_start_token_id", None)
+        start = getattr(config, "pad_token_id", None) if start is None else start  # T5 starts decoding with <pad>
+        self.trie = build_label_trie(sequences, start_token_id=0 if start is None else start)
+        self._decoder = self._decoder_tensors()
+        self._reference_scores: np.ndarray | None = None  # content-free prior or domain scores, computed once
+
+    # -- setup ----------------------------------------------------------------------------
+
+    def _tokenize_labels(self) -> list[list[int]]:
+        label_ids = [self.tokenizer(label, add_special_tokens=False)["input_ids"] for label in self.labels]
+        seen: dict[tuple[int, ...], str] = {}
+        for label, ids in zip(self.labels, label_ids):
+            if not ids:
+                raise ValueError(f"label {label!r} has no tokens in this tokenizer; use a label with visible text.")
+            key = tuple(ids if self.mode == "full" else ids[:1])
+            if key in seen:
+                what = "tokenize identically" if self.mode == "full" else "start with the same token"
+                hint = "" if self.mode == "full" else "; mode='first_token' cannot tell them apart, use mode='full'"
+                raise ValueError(f"labels {seen[key]!r} and {label!r} {what} ({list(key)}){hint}.")
+            seen[key] = label
+        return label_ids
+
+    def _decoder_tensors(self) -> dict[str, torch.Tensor]:
+        """The trie as tensors on the model's device: inputs, tree mask, position bias, edges."""
+        trie = self.trie
+        device = self.device
+        attention = self.model.get_decoder().block[0].layer[0].SelfAttention
+        depths = torch.tensor(trie.depths, device=device)
+        with torch.no_grad():
+            # compute_bias(q, k)[..., i, j] is the bias for relative position j - i, so indexing it by
+            # depths gives each (query node, key node) pair the bias its label would see alone.
+            grid = attention.compute_bias(max(trie.depths) + 1, max(trie.depths) + 1, device=device)  # (1, heads, D, D)
+            position_bias = grid[:, :, depths[:, None], depths[None, :]]  # (1, heads, nodes, nodes)
+        allowed = torch.as_tensor(trie.ancestors, device=device)
+        mask = torch.zeros(allowed.shape, dtype=self.dtype, device=device)
+        mask = mask.masked_fill(~allowed, torch.finfo(self.dtype).min)[None, None]  # (1, 1, nodes, nodes)
+        return {
+            "input_ids": torch.tensor([trie.tokens], device=device),  # (1, nodes)
+            "mask": mask,
+            "position_bias": position_bias.to(self.dtype),
+            "edge_nodes": torch.tensor(trie.edge_nodes, device=device),
+            "edge_tokens": torch.tensor(trie.edge_tokens, device=device),
+        }
+
+    # -- the forward pass -------------------------------------------------------------------
+
+    def _edge_log_probs(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """``(batch, edges)`` log-probabilities of every trie edge for a batch of prompts."""
+        model, tree = self.model, self._decoder
+        encoder_hidden = model.get_encoder()(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        decoder = model.get_decoder()
+        batch = input_ids.shape[0]
+        hidden = decoder.dropout(decoder.embed_tokens(tree["input_ids"].expand(batch, -1)))  # (batch, nodes, d_model)
+        cross_mask = create_bidirectional_mask(
+            config=decoder.config,
+            inputs_embeds=hidden,
+            attention_mask=attention_mask,
+            encoder_hidden_states=encoder_hidden,
+        )
+        cross_bias = None  # zeros made by the first block, shared by the others as in T5Stack
+        for block in decoder.block:
+            hidden, _, cross_bias = block(hidden, tree["mask"], tree["position_bias"], encoder_hidden, cross_mask, cross_bias)
+        hidden = decoder.dropout(decoder.final_layer_norm(hidden))
+        if getattr(model.config, "scale_decoder_outputs", False):  # original t5 (tied embeddings) rescales
+            hidden = hidden * model.config.d_model**-0.5
+        nodes, tokens = tree["edge_nodes"], tree["edge_tokens"]
+        vocab = model.lm_head.out_features
+        step = max(1, LOGIT_BUDGET // (self.trie.num_nodes * vocab))
+        out = []
+        for start in range(0, batch, step):
+            logits = model.lm_head(hidden[start : start + step])  # (step, nodes, vocab)
+            logits = logits.to(torch.promote_types(logits.dtype, torch.float32))  # bf16 -> fp32, fp64 stays
+            log_norm = logits.logsumexp(dim=-1)  # (step, nodes)
+            out.append(logits[:, nodes, tokens] - log_norm[:, nodes])  # (step, edges)
+        return torch.cat(out)
+
+    def _encode(self, prompts: list[str]) -> list[list[int]]:
+        encoded = self.tokenizer(prompts, add_special_tokens=True)["input_ids"]
+        long = [i for i, ids in enumerate(encoded) if len(ids) > self.max_length]
+        if long:
+            logger.warning("%d of %d prompts exceed max_length=%d tokens and were truncated.", len(long), len(prompts), self.max_length)
+            for i in long:  # keep the closing </s>
+                encoded[i] = encoded[i][: self.max_length - 1] + encoded[i][-1:]
+        return encoded
+
+    def _prompt_log_likelihoods(self, prompts: list[str]) -> np.ndarray:
+        if not prompts:
+            return np.zeros((0, len(self.labels)))
+        encoded = self._encode(prompts)
+        edge_log_probs = np.zeros((len(prompts), len(self.trie.edge_tokens)))
+        groups = batches([len(ids) + self.trie.num_nodes for ids in encoded], batch_tokens=self.batch_tokens)
+        with torch.inference_mode():
+            for group in tqdm(groups, desc="scoring", unit="batch", disable=None if self.show_progress_bar else True):
+                padded = self.tokenizer.pad({"input_ids": [encoded[i] for i in group]}, return_tensors="pt")
+                edge_log_probs[group] = (
+                    self._edge_log_probs(padded["input_ids"].to(self.device), padded["attention_mask"].to(self.device))
+                    .double()
+                    .cpu()
+                    .numpy()
+                )
+        return edge_log_probs @ self.trie.incidence  # (n, labels)
+
+    # -- public API -----------------------------------------------------------------------
+
+    def log_likelihoods(self, inputs: Any) -> np.ndarray:
+        """Exact ``log P(label | template(input))`` per input and label, in input order.
+
+        Args:
+            inputs: a string (one-field template), a dict of field values, or a list of those.
+
+        Returns:
+            ``(n, num_labels)`` float64: the sum over each label's tokens and its closing ``</s>``
+            of the decoder's log-softmax (``mode="first_token"``: the first token's log-probability).
+        """
+        prompts, _ = fill_template(self.template, self.fields, inputs)
+        return self._prompt_log_likelihoods(prompts)
+
+    def scores(self, inputs: Any) -> np.ndarray:
+        """``(n, num_labels)`` normalised and calibrated log-likelihoods: what :meth:`predict_proba` softmaxes."""
+        return self._calibrated(length_normalize(self.log_likelihoods(inputs), self._lengths))
+
+    def predict_proba(self, inputs: Any) -> np.ndarray:
+        """``(n, num_labels)`` label probabilities: softmax of :meth:`scores` across the labels.
+
+        Raises:
+            ValueError: fewer than two labels (a distribution over one label is always 1).
+        """
+        if len(self.labels) < 2:
+            raise ValueError(f"predict_proba needs at least 2 labels, got {self.labels}; use log_likelihoods for one.")
+        return softmax(self.scores(inputs), axis=1)
+
+    def predict(self, inputs: Any) -> str | list[str]:
+        """The most probable label per input (one label for one input, else a list)."""
+        _, single = fill_template(self.template, self.fields, inputs)
+        result = [self.labels[int(j)] for j in self.predict_proba(inputs).argmax(axis=1)]
+        return result[0] if single else result
+
+    def entropy(self, inputs: Any) -> np.ndarray:
+        """``(n,)`` entropy in nats of each input's label distribution (0 = certain, log C = uniform)."""
+        return _entropy(self.predict_proba(inputs), axis=1)
+
+    # -- calibration ----------------------------------------------------------------------
+
+    def _calibrated(self, scores: np.ndarray) -> np.ndarray:
+        if self.calibrate is None:
+            return scores
+        if self._reference_scores is None:
+            if self.calibrate == "contextual":
+                prompts = [self.template.format(**fill_fields(self.fields, value)) for value in CONTENT_FREE_INPUTS]
+                self._reference_scores = content_free_prior(
+                    length_normalize(self._prompt_log_likelihoods(prompts), self._lengths)
+                )
+            else:
+                domain = [self.template.format(**fill_fields(self.fields, ""))]
+                self._reference_scores = length_normalize(self._prompt_log_likelihoods(domain), self._lengths)[0]
+        if self.calibrate == "contextual":
+            return contextual_scores(scores, self._reference_scores)
+        return domain_pmi(scores, self._reference_scores)
+
+
+__all__ = [
+    "LabelScorer",
+    "LabelTrie",
+    "build_label_trie",
+    "fill_template",
+    "length_normalize",
+    "load_seq2seq",
+    "template_fields",
+    "MODES",
+    "NORMALIZATIONS",
+]

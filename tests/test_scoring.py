@@ -1,0 +1,290 @@
+"""LabelScorer: exactness against brute force, first-token mode, normalisation, calibration, bad input, CLI.
+
+The judge is the plain transformers computation: ``T5ForConditionalGeneration(input_ids,
+labels=label_ids)`` run one (text, label) pair at a time, summing the log-softmax of every label
+token and the closing ``</s>``.
+"""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from scipy.special import softmax
+
+from tests.conftest import build_seq2seq, needs_shared, sample_texts
+from t5cls import LabelScorer
+from t5cls.calibration import CONTENT_FREE_INPUTS
+from t5cls.scoring import build_label_trie, fill_template, length_normalize, template_fields
+
+pytestmark = needs_shared
+
+# Real-vocabulary labels: multi-token ("entailment" = 4 tokens, "Sci/Tech" = 3), single-token,
+# and shared prefixes ("Sci" / "Sci/Tech", "not" / "not good").
+LABELS = ["entailment", "neutral", "contradiction", "Sci/Tech", "Sci", "not", "not good"]
+TEMPLATE = "topic: {text}"
+
+
+def brute_force(model, tokenizer, prompts, labels) -> np.ndarray:
+    """log P(label | prompt) one pair at a time through T5ForConditionalGeneration(input_ids, labels=...)."""
+    out = np.zeros((len(prompts), len(labels)))
+    with torch.no_grad():
+        for i, prompt in enumerate(prompts):
+            input_ids = tokenizer(prompt, return_tensors="pt").input_ids
+            for j, label in enumerate(labels):
+                label_ids = tokenizer(label, return_tensors="pt").input_ids  # label tokens + </s>
+                logits = model(input_ids=input_ids, labels=label_ids).logits
+                out[i, j] = logits.log_softmax(-1)[0].gather(1, label_ids[0][:, None]).sum().item()
+    return out
+
+
+@pytest.fixture(scope="module")
+def texts():
+    return sample_texts(4) + ["", "short one"]
+
+
+@pytest.fixture(scope="module")
+def scorer(tiny_t5_dir):
+    return LabelScorer(tiny_t5_dir, labels=["positive", "negative", "not good"], template="review: {text}", show_progress_bar=False)
+
+
+# --- exactness -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["flan-t5", "t5"])
+def test_log_likelihoods_equal_brute_force_fp32(kind, t5_tokenizer, texts):
+    # initializer_factor 0.5 keeps the random logits in a trained model's range (label log-likelihoods
+    # of -20 to -60); at 1.0 they reach -130 and fp32 rounding alone (the brute force batched vs
+    # single) passes 1e-5. The fp64 test below checks the same code to 1e-9.
+    shape = {} if kind == "flan-t5" else dict(feed_forward_proj="relu", tie_word_embeddings=True)
+    model = build_seq2seq(seed=3, initializer_factor=0.5, **shape)
+    # A small token budget splits the texts into several batches: order and padding are exercised.
+    scorer = LabelScorer((model, t5_tokenizer), labels=LABELS, template=TEMPLATE, batch_tokens=96, show_progress_bar=False)
+    got = scorer.log_likelihoods(texts)
+    expected = brute_force(model, t5_tokenizer, [TEMPLATE.format(text=t) for t in texts], LABELS)
+    assert got.shape == (len(texts), len(LABELS))
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("fixture", ["tiny_t5_dir", "tiny_t5_relu_dir"])
+def test_log_likelihoods_equal_brute_force_fp64_from_checkpoint(fixture, request, t5_tokenizer, texts):
+    # Loaded through the real path (safetensors / pytorch_model.bin); in fp64 the only differences
+    # left are T5LayerNorm's fp32 variance, so agreement to 1e-9 shows the tree decoding is exact.
+    scorer = LabelScorer(request.getfixturevalue(fixture), labels=LABELS, template=TEMPLATE, dtype=torch.float64, show_progress_bar=False)
+    got = scorer.log_likelihoods(texts[:3])
+    expected = brute_force(scorer.model, t5_tokenizer, [TEMPLATE.format(text=t) for t in texts[:3]], LABELS)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-9)
+
+
+def test_eager_attention_gives_the_same_log_likelihoods(t5_tokenizer, texts):
+    model = build_seq2seq(seed=4, initializer_factor=0.5)
+    kwargs = dict(labels=LABELS[:4], template=TEMPLATE, show_progress_bar=False)
+    sdpa = LabelScorer((model, t5_tokenizer), **kwargs).log_likelihoods(texts[:3])
+    model.set_attn_implementation("eager")
+    eager = LabelScorer((model, t5_tokenizer), **kwargs).log_likelihoods(texts[:3])
+    np.testing.assert_allclose(eager, sdpa, atol=1e-5)
+
+
+def test_multi_field_template_fills_from_dicts(scorer):
+    pairs = [{"premise": "A man plays guitar.", "hypothesis": "Someone makes music."}, {"premise": "", "hypothesis": "x"}]
+    template = "premise: {premise} hypothesis: {hypothesis}"
+    nli = LabelScorer((scorer.model, scorer.tokenizer), labels=scorer.labels, template=template, show_progress_bar=False)
+    plain = LabelScorer((scorer.model, scorer.tokenizer), labels=scorer.labels, show_progress_bar=False)
+    np.testing.assert_array_equal(nli.log_likelihoods(pairs), plain.log_likelihoods([template.format(**p) for p in pairs]))
+    assert isinstance(nli.predict(pairs[0]), str)
+
+
+# --- the label trie ------------------------------------------------------------------------
+
+
+def test_trie_shares_prefixes_and_sums_paths():
+    # "not" = [59] and "not good" = [59, 207], each closed by </s> = 1.
+    trie = build_label_trie([[59, 1], [59, 207, 1]], start_token_id=0)
+    assert trie.tokens == [0, 59, 207] and trie.depths == [0, 1, 2]
+    assert list(zip(trie.edge_nodes, trie.edge_tokens)) == [(0, 59), (1, 1), (1, 207), (2, 1)]
+    np.testing.assert_array_equal(trie.incidence, [[1, 1], [1, 0], [0, 1], [0, 1]])
+    np.testing.assert_array_equal(trie.ancestors, [[1, 0, 0], [1, 1, 0], [1, 1, 1]])
+
+
+def test_single_token_labels_need_one_decoder_pass_of_one_node_per_label(t5_tokenizer):
+    model = build_seq2seq(seed=0)
+    scorer = LabelScorer((model, t5_tokenizer), labels=["positive", "negative", "neutral"], show_progress_bar=False)
+    assert scorer.trie.num_nodes == 4  # the start token and one leaf per label (which predicts </s>)
+    first = LabelScorer((model, t5_tokenizer), labels=["positive", "negative", "neutral"], mode="first_token", show_progress_bar=False)
+    assert first.trie.num_nodes == 1  # one decoder position
+
+
+# --- first-token mode ----------------------------------------------------------------------
+
+
+def test_first_token_mode_is_the_restricted_softmax_of_one_decoder_step(t5_tokenizer, texts):
+    model = build_seq2seq(seed=5)
+    labels = ["positive", "negative", "Sci/Tech"]  # ids 1465, 2841, and Sci/Tech's first token
+    scorer = LabelScorer((model, t5_tokenizer), labels=labels, template="sst2 sentence: {text}", mode="first_token", show_progress_bar=False)
+    first_ids = [t5_tokenizer(label, add_special_tokens=False).input_ids[0] for label in labels]
+    assert first_ids[:2] == [1465, 2841]
+    expected = []
+    with torch.no_grad():
+        for text in texts:
+            input_ids = t5_tokenizer(f"sst2 sentence: {text}", return_tensors="pt").input_ids
+            logits = model(input_ids=input_ids, decoder_input_ids=torch.tensor([[0]])).logits[0, 0]
+            expected.append(torch.softmax(logits[first_ids], dim=-1).numpy())
+    np.testing.assert_allclose(scorer.predict_proba(texts), np.array(expected), atol=1e-6)
+
+
+# --- normalisation and calibration against their formulas ----------------------------------
+
+
+def test_length_normalize_formula():
+    np.testing.assert_allclose(length_normalize(np.array([[-6.0, -3.0], [-2.0, -9.0]]), [3, 1.5]), [[-2.0, -2.0], [-2 / 3, -6.0]])
+
+
+def test_normalize_mean_and_chars_divide_by_the_documented_lengths(scorer, texts):
+    model, tokenizer, labels = scorer.model, scorer.tokenizer, scorer.labels  # positive, negative, not good
+    ll = scorer.log_likelihoods(texts)
+    for normalize, lengths in (("mean", [2, 2, 3]), ("chars", [8, 8, 8])):  # tokens incl. </s>; characters
+        other = LabelScorer((model, tokenizer), labels=labels, template=scorer.template, normalize=normalize, show_progress_bar=False)
+        np.testing.assert_allclose(other.scores(texts), ll / np.array(lengths), atol=1e-9)
+        np.testing.assert_allclose(other.predict_proba(texts), softmax(ll / np.array(lengths), axis=1), atol=1e-9)
+
+
+def test_contextual_calibration_divides_by_the_content_free_prior(scorer, texts):
+    model, tokenizer = scorer.model, scorer.tokenizer
+    calibrated = LabelScorer((model, tokenizer), labels=scorer.labels, template=scorer.template, calibrate="contextual", show_progress_bar=False)
+    p_cf = softmax(scorer.log_likelihoods(list(CONTENT_FREE_INPUTS)), axis=1).mean(axis=0)
+    q = scorer.predict_proba(texts) / p_cf
+    np.testing.assert_allclose(calibrated.predict_proba(texts), q / q.sum(axis=1, keepdims=True), atol=1e-9)
+
+
+def test_domain_pmi_subtracts_the_empty_prompt(scorer, texts):
+    model, tokenizer = scorer.model, scorer.tokenizer
+    pmi = LabelScorer((model, tokenizer), labels=scorer.labels, template=scorer.template, calibrate="domain_pmi", show_progress_bar=False)
+    domain = scorer.log_likelihoods("")[0]  # "review: " -- the template with the input removed
+    np.testing.assert_allclose(pmi.scores(texts), scorer.log_likelihoods(texts) - domain, atol=1e-9)
+
+
+def test_predict_proba_predict_entropy_agree(scorer, texts):
+    proba = scorer.predict_proba(texts)
+    assert proba.shape == (len(texts), 3)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-12)
+    np.testing.assert_allclose(proba, softmax(scorer.log_likelihoods(texts), axis=1), atol=1e-12)
+    assert scorer.predict(texts) == [scorer.labels[j] for j in proba.argmax(axis=1)]
+    assert scorer.predict(texts[0]) == scorer.labels[int(proba[0].argmax())]
+    np.testing.assert_allclose(scorer.entropy(texts), -(proba * np.log(proba)).sum(axis=1), atol=1e-9)
+    assert scorer.log_likelihoods([]).shape == (0, 3)
+
+
+# --- bad input -----------------------------------------------------------------------------
+
+
+def test_template_and_input_field_mismatches_are_clear_errors(scorer):
+    assert template_fields("premise: {premise} hypothesis: {hypothesis}") == ["premise", "hypothesis"]
+    with pytest.raises(ValueError, match=r"does not use.*\{hypothesis\}"):
+        scorer.log_likelihoods([{"text": "ok", "hypothesis": "extra"}])  # a field the template lacks
+    with pytest.raises(ValueError, match=r"lacks the field\(s\) \['text'\]"):
+        scorer.log_likelihoods([{"premise": "no text key"}])  # a field the input lacks
+    with pytest.raises(ValueError, match="pass a dict with keys"):
+        fill_template("{premise} {hypothesis}", ["premise", "hypothesis"], ["a plain string"])
+    with pytest.raises(TypeError, match=r"inputs\[1\]"):
+        scorer.log_likelihoods(["fine", 3])
+    with pytest.raises(TypeError, match="must be strings"):
+        scorer.log_likelihoods({"text": None})
+
+
+@pytest.mark.parametrize(
+    ("template", "match"),
+    [("no field here", "has no field"), ("{} is positional", "named fields"), ("{text!r}", "named fields"), ("{text", "malformed")],
+)
+def test_bad_templates(scorer, template, match):
+    with pytest.raises(ValueError, match=match):
+        LabelScorer((scorer.model, scorer.tokenizer), labels=["a", "b"], template=template)
+
+
+@pytest.mark.parametrize(
+    ("labels", "kwargs", "match"),
+    [
+        (["positive", ""], {}, "non-empty"),
+        (["positive", "   "], {}, "non-empty"),
+        (["positive", "negative", "positive"], {}, "duplicates"),
+        ([], {}, "empty"),
+        ("positive,negative", {}, "list of strings"),
+        (["not", "not good"], {"mode": "first_token"}, "same token"),
+        (["a", "b"], {"normalize": "max"}, "normalize"),
+        (["a", "b"], {"calibrate": "platt"}, "calibrate"),
+        (["a", "b"], {"mode": "greedy"}, "mode"),
+        (["a", "b"], {"mode": "first_token", "normalize": "chars"}, "normalize='sum'"),
+    ],
+)
+def test_bad_labels_and_options(scorer, labels, kwargs, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        LabelScorer((scorer.model, scorer.tokenizer), labels=labels, **kwargs)
+
+
+def test_one_label_scores_but_has_no_distribution(scorer):
+    single = LabelScorer((scorer.model, scorer.tokenizer), labels=["positive"], show_progress_bar=False)
+    assert single.log_likelihoods(["fine"]).shape == (1, 1)
+    with pytest.raises(ValueError, match="at least 2 labels"):
+        single.predict_proba(["fine"])
+
+
+def test_classifier_checkpoint_is_refused(tiny_classifier_dir, t5_tokenizer):
+    with pytest.raises(ValueError, match="t5cls classifier.*t5cls.Classifier"):
+        LabelScorer(tiny_classifier_dir, labels=["negative", "positive"])
+    import t5cls
+
+    classifier = t5cls.T5ForClassification.from_pretrained(tiny_classifier_dir)
+    with pytest.raises(ValueError, match="Classifier"):
+        LabelScorer((classifier, t5_tokenizer), labels=["negative", "positive"])
+
+
+def test_missing_checkpoint_and_missing_tokenizer(tmp_path, scorer):
+    with pytest.raises(FileNotFoundError):
+        LabelScorer(tmp_path / "nope", labels=["a", "b"])
+    with pytest.raises(FileNotFoundError, match="no config.json"):
+        LabelScorer(tmp_path, labels=["a", "b"])
+    with pytest.raises(ValueError, match="tokenizer"):
+        LabelScorer(scorer.model, labels=["a", "b"])
+
+
+# --- CLI -----------------------------------------------------------------------------------
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "t5cls.cli", *args], capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.slow
+def test_cli_score_writes_label_probabilities_and_entropy(tiny_t5_dir, tmp_path):
+    data = tmp_path / "pairs.tsv"
+    data.write_text("premise\thypothesis\nA man plays.\tSomeone plays.\nIt rains.\tThe sun shines.\n")
+    out = tmp_path / "scores.csv"
+    result = _cli(
+        "score", str(tiny_t5_dir), str(data), "--labels", "entailment,neutral,contradiction",
+        "--template", "premise: {premise} hypothesis: {hypothesis}", "--calibrate", "contextual", "--output", str(out),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 2 and list(rows[0]) == [
+        "premise", "hypothesis", "label", "p_entailment", "p_neutral", "p_contradiction", "entropy",
+    ]  # fmt: skip
+    for row in rows:
+        probs = [float(row[f"p_{name}"]) for name in ("entailment", "neutral", "contradiction")]
+        assert abs(sum(probs) - 1) < 1e-6 and row["label"] in ("entailment", "neutral", "contradiction")
+        assert 0 <= float(row["entropy"]) <= np.log(3) + 1e-9
+
+
+
+def test_cli_score_bad_input_is_one_line_exit_2(tiny_t5_dir, tmp_path, capsys):
+    from t5cls.cli import main
+
+    data = tmp_path / "pairs.csv"
+    data.write_text("premise,hypothesis\nA man plays.,Someone plays.\n")
+    assert main(["score", str(tiny_t5_dir), str(data), "--labels", "yes,no"]) == 2  # the template needs 'text'
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no column(s) ['text']" in err and "premise" in err
+    assert main(["score", str(tiny_t5_dir), str(data), "--labels", "yes,yes", "--template", "{premise}|{hypothesis}"]) == 2
+    assert "duplicates" in capsys.readouterr().err
