@@ -132,6 +132,8 @@ def test_published_t5forclassification_checkpoint(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps(cfg))
 
     model = t5cls.T5ForClassification.from_pretrained(tmp_path)
+    # Its config names no labels; they are MNLI's order (REFERENCE.md §1).
+    assert model.config.id2label == {0: "entailment", 1: "neutral", 2: "contradiction"}
     input_ids, attention_mask = _inputs()
     decoder_input_ids = torch.tensor([[0, 37, 12], [0, 5, 9]])  # <pad> then text: cannot change position 0
     with torch.no_grad():

@@ -465,10 +465,19 @@ def load_foreign(src: str | os.PathLike, fmt: str, **kwargs: Any) -> T5ForClassi
     return model.to(dtype) if dtype is not None else model
 
 
-def _id2label_from(cfg: dict[str, Any], num_labels: int) -> dict[int, str]:
-    id2label = cfg.get("id2label")
-    if id2label and len(id2label) == num_labels:
-        return {int(k): v for k, v in id2label.items()}
+# The published 3-way T5ForClassification was trained on MNLI+SNLI+SciTail in MNLI's label order
+# (REFERENCE.md §1) but its config names no labels.
+NLI_LABELS = {0: "entailment", 1: "neutral", 2: "contradiction"}
+
+
+def _id2label_from(cfg: dict[str, Any], num_labels: int, *, default: dict[int, str] | None = None) -> dict[int, str]:
+    id2label = {int(k): v for k, v in (cfg.get("id2label") or {}).items()}
+    generic = all(v == f"LABEL_{k}" for k, v in id2label.items())
+    if len(id2label) == num_labels and not (generic and default):
+        return id2label
+    if default is not None and len(default) == num_labels:
+        logger.info("%s names no labels; using %s.", cfg.get("_name_or_path") or "The checkpoint", default)
+        return dict(default)
     return {i: f"LABEL_{i}" for i in range(num_labels)}
 
 
@@ -485,7 +494,7 @@ def _load_t5forclassification(directory: Path, cfg: dict[str, Any]) -> T5ForClas
         raise ValueError(f"{directory} is a T5ForClassification checkpoint without head.weight.")
     problem_type = "regression" if num_labels == 1 else "single_label_classification"
     config = classification_config(
-        cfg, id2label=_id2label_from(cfg, num_labels), problem_type=problem_type, num_decoder_layers=layers
+        cfg, id2label=_id2label_from(cfg, num_labels, default=NLI_LABELS), problem_type=problem_type, num_decoder_layers=layers
     )
     start = cfg.get("decoder_start_token_id") or 0
     new = {
