@@ -1,0 +1,707 @@
+"""Fine-tuning: a T5 checkpoint and labelled data in, a fast classifier and a report out.
+
+:func:`train` is a thin layer over ``transformers.Trainer``, so accelerate, DDP, FSDP and
+DeepSpeed launches work unchanged (``torchrun`` / ``accelerate launch`` the same script or the
+``t5cls train`` command). What it adds is what the Trainer leaves to the user:
+
+* reading the data (file, ``datasets.Dataset`` or DataFrame), inferring the problem type and a
+  sorted, stable label map, and rejecting bad input before anything is written;
+* building the classifier from a T5 checkpoint (:func:`t5cls.from_t5`) or continuing a saved one;
+* length-grouped batches (the Trainer's ``group_by_length`` sampler), Adafactor or AdamW, bf16 on
+  GPUs that have it and fp32 on CPU, optional LoRA (peft) and gradient checkpointing;
+* resuming from the last complete checkpoint after a crash or preemption;
+* the output directory: the model (safetensors + tokenizer, loadable by :class:`t5cls.Classifier`
+  and by transformers' Auto classes), ``metrics.json`` and PNG plots, where the final evaluation
+  runs through the same :class:`t5cls.Classifier` (or :class:`t5cls.LabelScorer`) users call.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .data import (
+    MULTI_LABEL,
+    REGRESSION,
+    SINGLE_LABEL,
+    TextInput,
+    check_known_labels,
+    encode_labels,
+    infer_problem_type,
+    label_names,
+    parse_labels,
+)
+from .evaluation import (
+    DEFAULT_PAIR_TEMPLATE,
+    DEFAULT_TEMPLATE,
+    TEXT2TEXT_FILE,
+    check_template,
+    evaluate_texts,
+    frame_texts,
+    load_frame,
+    load_predictor,
+    prompts,
+    write_eval_report,
+)
+from .metrics import MAIN_METRIC
+from .reports import LOSS_PLOT, METRICS_FILE, plot_loss_curve, write_json
+
+logger = logging.getLogger(__name__)
+
+MODES = ("classifier", "text2text")
+OPTIMIZERS = {"adafactor": "adafactor", "adamw": "adamw_torch"}
+# Adafactor at a constant-ish 1e-3 is how T5 was fine-tuned; AdamW wants a smaller step.
+DEFAULT_LEARNING_RATE = {"adafactor": 1e-3, "adamw": 1e-4}
+CHECKPOINTS_DIR = "checkpoints"
+ADAPTER_DIR = "adapter"
+LORA_DEFAULTS = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.05, "target_modules": ["q", "v"]}
+_CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` did.
+
+    Attributes:
+        output_dir: the directory holding the model, ``metrics.json`` and the plots.
+        problem_type: single-label, multi-label or regression.
+        labels: label names in id order (the target name for regression).
+        global_step: optimizer steps taken in total (a resumed run counts the steps before the crash).
+        train_loss: mean training loss reported by the Trainer.
+        metrics: evaluation metrics on ``eval`` data (None without eval data).
+        resumed_from_step: the checkpoint step the run resumed from, or None.
+    """
+
+    output_dir: Path
+    problem_type: str
+    labels: list[str]
+    global_step: int
+    train_loss: float | None
+    metrics: dict[str, Any] | None
+    resumed_from_step: int | None = None
+
+
+# --------------------------------------------------------------------------------------------
+# Checking settings and the output directory (before anything is read or written)
+# --------------------------------------------------------------------------------------------
+
+
+def _check_settings(
+    *, mode: str, optimizer: str, epochs: float, batch_size: int, learning_rate: float | None,
+    early_stopping: int | None, has_eval: bool, checkpoint_steps: int | None, max_length: int,
+) -> None:
+    if mode not in MODES:
+        raise ValueError(f"mode={mode!r} is not supported; use 'classifier' (encoder + head) or 'text2text' (label strings).")
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer={optimizer!r} is not supported; use one of {', '.join(OPTIMIZERS)}.")
+    if not epochs or epochs <= 0:
+        raise ValueError(f"epochs={epochs!r} must be a positive number.")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size={batch_size!r} must be a positive integer.")
+    if learning_rate is not None and learning_rate <= 0:
+        raise ValueError(f"learning_rate={learning_rate!r} must be positive.")
+    if early_stopping is not None:
+        if not isinstance(early_stopping, int) or early_stopping < 1:
+            raise ValueError(f"early_stopping={early_stopping!r} must be a patience: a positive number of evaluations.")
+        if not has_eval:
+            raise ValueError("early_stopping needs eval data to watch: pass eval=... (or --eval FILE).")
+    if checkpoint_steps is not None and (not isinstance(checkpoint_steps, int) or checkpoint_steps < 1):
+        raise ValueError(f"checkpoint_steps={checkpoint_steps!r} must be a positive integer (or None: once per epoch).")
+    if not isinstance(max_length, int) or max_length < 2:
+        raise ValueError(f"max_length={max_length!r} must be an integer >= 2 tokens.")
+
+
+def _check_output_dir(output_dir: Path, *, resume: bool, overwrite: bool) -> None:
+    if output_dir.exists() and not output_dir.is_dir():
+        raise ValueError(f"output_dir {str(output_dir)!r} is a file; pass a directory.")
+    if resume or overwrite or not output_dir.exists() or not any(output_dir.iterdir()):
+        return
+    raise FileExistsError(
+        f"Output directory {str(output_dir)!r} exists and is not empty; pass resume=True (--resume) to continue "
+        "its run, overwrite=True (--overwrite) to replace it, or pick another directory."
+    )
+
+
+def last_checkpoint(checkpoints_dir: str | os.PathLike) -> Path | None:
+    """The newest *complete* checkpoint (one whose ``trainer_state.json`` was written), or None.
+
+    The Trainer writes ``trainer_state.json`` after the weights and optimizer state, so a run
+    killed while writing a checkpoint leaves one without it; that one is skipped.
+    """
+    directory = Path(checkpoints_dir)
+    if not directory.is_dir():
+        return None
+    found = []
+    for child in directory.iterdir():
+        match = _CHECKPOINT_RE.match(child.name)
+        if match and child.is_dir() and (child / "trainer_state.json").is_file():
+            found.append((int(match.group(1)), child))
+    return max(found)[1] if found else None
+
+
+# --------------------------------------------------------------------------------------------
+# The model and tokenizer
+# --------------------------------------------------------------------------------------------
+
+
+def _is_path(src: Any) -> bool:
+    return isinstance(src, (str, os.PathLike))
+
+
+def _existing_classifier(src: Any) -> Any:
+    """``src`` loaded as a :class:`T5ForClassification` (fp32) when it is one already, else None."""
+    import json
+
+    import torch
+    from transformers import AutoConfig, PreTrainedModel
+
+    from .configuration import T5ClassificationConfig
+    from .modeling import T5ForClassification, published_format
+
+    if isinstance(src, T5ForClassification):
+        return src
+    if isinstance(src, PreTrainedModel) or not _is_path(src):
+        return None
+    path = Path(src)
+    if path.is_dir():
+        config_file = path / "config.json"
+        is_classifier = published_format(path) is not None or (
+            config_file.is_file() and json.loads(config_file.read_text()).get("model_type") == T5ClassificationConfig.model_type
+        )
+        return T5ForClassification.from_pretrained(path, dtype=torch.float32) if is_classifier else None
+    if path.exists():
+        raise ValueError(f"{str(src)!r} is a file; pass a checkpoint directory (config.json + weights) or a hub id.")
+    try:
+        config = AutoConfig.from_pretrained(str(src))
+    except Exception:  # not on the hub / offline: from_t5 reports it with the full story
+        return None
+    if config.model_type != T5ClassificationConfig.model_type:
+        return None
+    return T5ForClassification.from_pretrained(str(src), dtype=torch.float32)
+
+
+def _existing_labels(config: Any) -> list[str]:
+    return [config.id2label[i] for i in range(config.num_labels)]
+
+
+def _load_tokenizer(src: Any, tokenizer: Any) -> Any:
+    if tokenizer is not None:
+        return tokenizer
+    if not _is_path(src):
+        raise ValueError("Pass tokenizer= with an in-memory model: train(model, data, tokenizer=tokenizer, ...).")
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(str(src))
+    except Exception as exc:
+        raise ValueError(f"No tokenizer could be loaded from {str(src)!r} ({exc}); pass tokenizer=.") from exc
+
+
+def _load_model(
+    src: Any, *, mode: str, existing: Any, problem_type: str, labels: list[str], num_decoder_layers: int,
+    classifier_dropout: float,
+) -> Any:
+    import torch
+    from transformers import AutoModelForSeq2SeqLM, PreTrainedModel
+
+    from .convert import from_t5
+
+    if mode == "text2text":
+        if isinstance(src, PreTrainedModel):
+            return src
+        from .convert import resolve_checkpoint_dir
+
+        # Master weights in fp32: bf16 autocast does the fast math, fp32 keeps small updates.
+        return AutoModelForSeq2SeqLM.from_pretrained(resolve_checkpoint_dir(src), dtype=torch.float32)
+    if existing is not None:
+        return existing
+    return from_t5(
+        src,
+        labels=labels,
+        problem_type=problem_type,
+        num_decoder_layers=num_decoder_layers,
+        classifier_dropout=classifier_dropout,
+        dtype=None if isinstance(src, PreTrainedModel) else torch.float32,
+    )
+
+
+def _lora_config(lora: Any, *, mode: str, model: Any) -> Any:
+    from peft import LoraConfig, TaskType
+
+    if isinstance(lora, LoraConfig):
+        return lora
+    options = dict(LORA_DEFAULTS)
+    if isinstance(lora, dict):
+        options.update(lora)
+    elif lora is not True:
+        raise TypeError(f"lora={lora!r}: pass True (r=16, alpha=32 on q and v), a dict of LoraConfig options, or a LoraConfig.")
+    if mode == "text2text":
+        options.setdefault("task_type", TaskType.SEQ_2_SEQ_LM)
+    else:
+        options.setdefault("task_type", TaskType.SEQ_CLS)
+        # The head and the learned queries are new: train them fully (SEQ_CLS adds `classifier` itself).
+        new_modules = ["classifier"] + (["query_embeddings"] if hasattr(model, "query_embeddings") else [])
+        options.setdefault("modules_to_save", new_modules)
+    return LoraConfig(**options)
+
+
+# --------------------------------------------------------------------------------------------
+# Encoding
+# --------------------------------------------------------------------------------------------
+
+
+def _encode_inputs(tokenizer: Any, texts: Sequence[TextInput], max_length: int) -> Any:
+    firsts = [t if isinstance(t, str) else t[0] for t in texts]
+    seconds = None if isinstance(texts[0], str) else [t[1] for t in texts]
+    return tokenizer(firsts, seconds, truncation=True, max_length=max_length, return_token_type_ids=False)
+
+
+def _rows(tokenizer: Any, texts: Sequence[TextInput], targets: Sequence[Any], *, max_length: int) -> list[dict[str, Any]]:
+    """Tokenised training rows ``{"input_ids", "attention_mask", "labels"}``; collators pad them per batch."""
+    encoded = _encode_inputs(tokenizer, texts, max_length)
+    return [
+        {"input_ids": ids, "attention_mask": mask, "labels": target}
+        for ids, mask, target in zip(encoded["input_ids"], encoded["attention_mask"], targets)
+    ]
+
+
+def _text2text_rows(tokenizer: Any, inputs: list[str], label_strings: list[str], *, max_length: int) -> list[dict[str, Any]]:
+    """Rows whose ``labels`` are the label string's token ids (+ ``</s>``), for teacher forcing."""
+    encoded = tokenizer(inputs, truncation=True, max_length=max_length, return_token_type_ids=False)
+    targets = tokenizer(text_target=label_strings)["input_ids"]
+    return [
+        {"input_ids": ids, "attention_mask": mask, "labels": target}
+        for ids, mask, target in zip(encoded["input_ids"], encoded["attention_mask"], targets)
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# Trainer pieces
+# --------------------------------------------------------------------------------------------
+
+
+def _log_callback() -> Any:
+    from transformers import TrainerCallback
+
+    class LogProgress(TrainerCallback):
+        """Trainer logs to ``logging`` (the CLI shows them with -v) instead of ``print``."""
+
+        def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, **kwargs: Any) -> None:
+            if state.is_world_process_zero and logs:
+                shown = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in logs.items())
+                logger.info("step %d/%d: %s", state.global_step, state.max_steps, shown)
+
+    return LogProgress()
+
+
+def _training_arguments(
+    output_dir: Path, *, mode: str, optimizer: str, epochs: float, learning_rate: float, batch_size: int,
+    eval_batch_size: int | None, gradient_accumulation_steps: int, weight_decay: float, warmup_ratio: float,
+    bf16: bool, gradient_checkpointing: bool, seed: int, has_eval: bool, early_stopping: int | None,
+    checkpoint_steps: int | None, problem_type: str, show_progress_bar: bool, overrides: dict[str, Any] | None,
+) -> Any:
+    import torch
+    from transformers import TrainingArguments
+
+    strategy = "steps" if checkpoint_steps else "epoch"
+    if mode == "text2text":
+        best_metric, greater = "eval_loss", False
+    else:
+        best_metric, greater = f"eval_{MAIN_METRIC[problem_type]}", True
+    options: dict[str, Any] = dict(
+        output_dir=str(output_dir / CHECKPOINTS_DIR),
+        num_train_epochs=epochs,
+        learning_rate=learning_rate,
+        per_device_train_batch_size=batch_size,
+        per_device_eval_batch_size=eval_batch_size or batch_size,
+        gradient_accumulation_steps=gradient_accumulation_steps,
+        optim=OPTIMIZERS[optimizer],
+        weight_decay=weight_decay,
+        warmup_steps=warmup_ratio,  # a float in [0, 1) is a share of the total steps
+        lr_scheduler_type="linear",
+        bf16=bf16,
+        fp16=False,  # T5 overflows in fp16
+        activation_checkpointing=gradient_checkpointing,
+        seed=seed,
+        data_seed=seed,
+        # Batches of similar length: less padding, the same data order for a given seed.
+        train_sampling_strategy="group_by_length",
+        eval_strategy=strategy if has_eval else "no",
+        save_strategy=strategy,
+        save_steps=checkpoint_steps or 500,
+        eval_steps=checkpoint_steps,
+        # Two, so that a run killed while writing the newest still has a complete one to resume from.
+        save_total_limit=2,
+        load_best_model_at_end=early_stopping is not None,
+        metric_for_best_model=best_metric if early_stopping is not None else None,
+        greater_is_better=greater if early_stopping is not None else None,
+        logging_strategy="steps",
+        logging_steps=0.02,  # about 50 points on the loss curve, whatever the run length
+        logging_first_step=True,
+        prediction_loss_only=mode == "text2text",  # seq2seq logits over the vocabulary would pile up
+        report_to="none",
+        disable_tqdm=not show_progress_bar,
+        dataloader_num_workers=0,
+        dataloader_pin_memory=torch.cuda.is_available(),
+    )
+    options.update(overrides or {})
+    return TrainingArguments(**options)
+
+
+def _move_into(staging: Path, output_dir: Path) -> None:
+    """Move the files of ``staging`` into ``output_dir`` (replacing same-named ones), then drop ``staging``."""
+    for entry in staging.iterdir():
+        target = output_dir / entry.name
+        if target.is_dir():
+            shutil.rmtree(target)
+        entry.replace(target)
+    staging.rmdir()
+
+
+def _save_final(trainer: Any, output_dir: Path, *, tokenizer: Any, lora: bool) -> None:
+    """Save the trained model into ``output_dir``; every process calls this (FSDP gathers shards)."""
+    staging = output_dir / ".final-model"
+    if lora:
+        # The adapter alone (small; for PEFT users), then the merged model so that Classifier and
+        # transformers load the directory as a plain classifier.
+        trainer.save_model(str(staging / ADAPTER_DIR))
+        if trainer.is_world_process_zero():
+            if trainer.is_fsdp_enabled:
+                logger.warning("LoRA with FSDP: only the adapter is saved (in %s); merge it on one device.", ADAPTER_DIR)
+            else:
+                merged = trainer.accelerator.unwrap_model(trainer.model).merge_and_unload()
+                merged.save_pretrained(staging)
+                tokenizer.save_pretrained(staging)
+    else:
+        trainer.save_model(str(staging))
+    if trainer.is_world_process_zero():
+        # TrainingArguments pickled by the Trainer: the settings go to metrics.json instead.
+        (staging / "training_args.bin").unlink(missing_ok=True)
+        _move_into(staging, output_dir)
+
+
+# --------------------------------------------------------------------------------------------
+# train()
+# --------------------------------------------------------------------------------------------
+
+
+def train(
+    model_or_src: Any,
+    train: Any,
+    *,
+    eval: Any = None,  # noqa: A002  (the public name users pass)
+    output_dir: str | os.PathLike,
+    text_column: str = "text",
+    text_pair_column: str | None = None,
+    label_column: str = "label",
+    problem_type: str | None = None,
+    labels: Sequence[str] | None = None,
+    label_separator: str | None = None,
+    epochs: float = 3.0,
+    learning_rate: float | None = None,
+    batch_size: int = 16,
+    eval_batch_size: int | None = None,
+    gradient_accumulation_steps: int = 1,
+    optimizer: str = "adafactor",
+    weight_decay: float = 0.0,
+    warmup_ratio: float = 0.0,
+    max_length: int = 512,
+    bf16: bool | None = None,
+    gradient_checkpointing: bool = False,
+    lora: Any = None,
+    seed: int = 42,
+    early_stopping: int | None = None,
+    checkpoint_steps: int | None = None,
+    mode: str = "classifier",
+    template: str | None = None,
+    num_decoder_layers: int = 1,
+    classifier_dropout: float = 0.0,
+    tokenizer: Any = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    keep_checkpoints: bool = False,
+    callbacks: Sequence[Any] = (),
+    show_progress_bar: bool | None = None,
+    training_args: dict[str, Any] | None = None,
+) -> TrainResult:
+    """Fine-tune a T5 classifier (or a text-to-text T5) on labelled data and write a report.
+
+    Args:
+        model_or_src: a T5-family checkpoint (directory, hub id or in-memory seq2seq model), which
+            becomes a :class:`T5ForClassification` with a new head; or an existing classifier
+            (directory or object) to keep training, whose labels the data must use.
+        train: training data: a .csv/.tsv/.jsonl/.parquet path, a ``datasets.Dataset`` or a DataFrame.
+        eval: evaluation data in the same forms; evaluated each epoch (or every ``checkpoint_steps``)
+            and, at the end, through :class:`t5cls.Classifier` on the saved model.
+        output_dir: where the model, ``metrics.json``, the plots and the checkpoints go.
+        text_column, text_pair_column, label_column: column names (``text_pair_column`` for sentence
+            pairs such as premise/hypothesis).
+        problem_type: inferred when None: lists of labels (or ``label_separator``) -> multi-label,
+            non-whole numbers -> regression, else single-label classification.
+        labels: label names in id order; by default the sorted labels of ``train``.
+        label_separator: splits string labels into several (multi-label).
+        epochs, learning_rate, batch_size, eval_batch_size, gradient_accumulation_steps, weight_decay,
+            warmup_ratio: the usual; ``learning_rate`` defaults to 1e-3 (Adafactor) or 1e-4 (AdamW).
+        optimizer: ``"adafactor"`` (T5's own; little optimizer memory) or ``"adamw"``.
+        max_length: inputs are truncated to this many tokens (the ``</s>`` is kept).
+        bf16: mixed precision; by default on for CUDA GPUs that support it, off on CPU. Never fp16.
+        gradient_checkpointing: trade compute for activation memory.
+        lora: True (r=16, alpha=32 on q and v), a dict of ``peft.LoraConfig`` options, or a LoraConfig.
+            The head and queries are trained fully; the saved model is merged (adapter in ``adapter/``).
+        seed: seeds the new head, dropout and the data order.
+        early_stopping: patience, in evaluations without improvement of the main metric (accuracy,
+            micro-F1 or Pearson; eval loss for text2text); the best model is kept. Needs ``eval``.
+        checkpoint_steps: checkpoint (and evaluate) every N optimizer steps instead of every epoch.
+        mode: ``"classifier"`` (encoder + query decoder + head) or ``"text2text"`` (fine-tune the
+            seq2seq model to write the label string, evaluated with :class:`t5cls.LabelScorer`).
+        template: text2text prompt, with ``{text}`` (and ``{text_pair}``); default ``"{text}"``.
+        num_decoder_layers, classifier_dropout: classifier shape, when built from a T5 checkpoint.
+        tokenizer: needed with an in-memory model; loaded from ``model_or_src`` otherwise.
+        resume: continue from the last complete checkpoint in ``output_dir`` (a fresh start when
+            there is none); the run ends at the same step count as an uninterrupted one.
+        overwrite: replace a non-empty ``output_dir``.
+        keep_checkpoints: keep ``output_dir/checkpoints`` after a successful run.
+        callbacks: extra ``transformers.TrainerCallback`` objects.
+        show_progress_bar: defaults to on when stderr is a terminal.
+        training_args: extra ``transformers.TrainingArguments`` fields, overriding the above
+            (e.g. ``{"deepspeed": "ds.json"}``).
+
+    Returns:
+        A :class:`TrainResult`.
+
+    Raises:
+        ValueError: bad settings, missing columns, empty data, missing or empty labels or texts,
+            a single class, eval labels not in the training data (all before any training).
+        FileNotFoundError: a data file or checkpoint that does not exist.
+        FileExistsError: ``output_dir`` is not empty and neither ``resume`` nor ``overwrite`` is set.
+        TypeError: data of an unsupported type.
+
+    Example:
+        >>> result = t5cls.train("google/flan-t5-base", "train.csv", eval="dev.csv", output_dir="clf")  # doctest: +SKIP
+        >>> result.metrics["accuracy"]  # doctest: +SKIP
+        0.93
+        >>> t5cls.Classifier("clf").predict("what a film")  # doctest: +SKIP
+        'positive'
+    """
+    eval_data = eval
+    output_dir = Path(output_dir)
+    _check_settings(
+        mode=mode, optimizer=optimizer, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+        early_stopping=early_stopping, has_eval=eval_data is not None, checkpoint_steps=checkpoint_steps,
+        max_length=max_length,
+    )
+    _check_output_dir(output_dir, resume=resume, overwrite=overwrite)
+
+    # ---- the data: every check a user can fail happens here, before anything is written -------
+    columns = [text_column, label_column] + ([text_pair_column] if text_pair_column else [])
+    train_source = str(train) if _is_path(train) else "training data"
+    train_frame = load_frame(train, name="training", columns=columns)
+    train_texts = frame_texts(train_frame, source=train_source, text_column=text_column, text_pair_column=text_pair_column)
+    raw_labels = train_frame[label_column].tolist()
+
+    classifier = _existing_classifier(model_or_src)
+    existing = classifier.config if classifier is not None else None
+    if problem_type is None:
+        problem_type = existing.problem_type if existing is not None else infer_problem_type(raw_labels, separator=label_separator)
+    if existing is not None and existing.problem_type != problem_type:
+        raise ValueError(
+            f"The classifier {model_or_src if _is_path(model_or_src) else ''} was built for {existing.problem_type}, "
+            f"but problem_type={problem_type!r}; start from the T5 checkpoint instead."
+        )
+    parsed = parse_labels(raw_labels, problem_type=problem_type, separator=label_separator, source=train_source)
+    if problem_type == REGRESSION:
+        names = list(labels) if labels is not None else ([_existing_labels(existing)[0]] if existing is not None else [label_column])
+    else:
+        fixed = labels if labels is not None else (_existing_labels(existing) if existing is not None else None)
+        try:
+            names = label_names(parsed, problem_type=problem_type, labels=fixed, source=train_source)
+        except ValueError as exc:
+            if existing is None or labels is not None:
+                raise
+            raise ValueError(f"{exc} The classifier was built for those labels; start from the T5 checkpoint to learn new ones.") from exc
+    if existing is not None and labels is not None and list(labels) != _existing_labels(existing):
+        raise ValueError(
+            f"labels={list(labels)} differ from the classifier's own {_existing_labels(existing)}; "
+            "start from the T5 checkpoint to learn a new label set."
+        )
+
+    if mode == "text2text":
+        if existing is not None:
+            raise ValueError(
+                "mode='text2text' fine-tunes a seq2seq T5 checkpoint (T5ForConditionalGeneration) on label strings; "
+                "the model given is a T5 classifier."
+            )
+        if problem_type != SINGLE_LABEL:
+            raise ValueError(f"mode='text2text' supports single-label classification, not {problem_type}; use mode='classifier'.")
+        template = template or (DEFAULT_PAIR_TEMPLATE if text_pair_column else DEFAULT_TEMPLATE)
+        check_template(template, pairs=text_pair_column is not None)
+
+    eval_texts: list[TextInput] | None = None
+    eval_raw: list[Any] | None = None
+    eval_source = str(eval_data) if _is_path(eval_data) else "evaluation data"
+    if eval_data is not None:
+        eval_frame = load_frame(eval_data, name="evaluation", columns=columns)
+        eval_texts = frame_texts(eval_frame, source=eval_source, text_column=text_column, text_pair_column=text_pair_column)
+        eval_raw = eval_frame[label_column].tolist()
+        eval_parsed = parse_labels(eval_raw, problem_type=problem_type, separator=label_separator, source=eval_source)
+        if problem_type != REGRESSION:
+            check_known_labels(eval_parsed, names, source=eval_source)
+
+    # ---- model, tokenizer, rows (a bad checkpoint still fails before anything is written) ------
+    import torch
+    from transformers import (
+        DataCollatorForSeq2Seq,
+        DataCollatorWithPadding,
+        EarlyStoppingCallback,
+        PrinterCallback,
+        Trainer,
+        set_seed,
+    )
+
+    set_seed(seed)  # the new head and queries start the same way for the same seed
+    tokenizer = _load_tokenizer(model_or_src, tokenizer)
+    model = _load_model(
+        model_or_src, mode=mode, existing=classifier, problem_type=problem_type, labels=names,
+        num_decoder_layers=num_decoder_layers, classifier_dropout=classifier_dropout,
+    )
+    if mode == "text2text":
+        train_rows = _text2text_rows(tokenizer, prompts(train_texts, template), parsed, max_length=max_length)
+        eval_rows = (
+            _text2text_rows(tokenizer, prompts(eval_texts, template), [str(v) for v in eval_parsed], max_length=max_length)
+            if eval_texts is not None else None
+        )
+        collator = DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100)
+    else:
+        label2id = {name: i for i, name in enumerate(names)}
+        targets = encode_labels(parsed, label2id, problem_type=problem_type)
+        train_rows = _rows(tokenizer, train_texts, targets, max_length=max_length)
+        eval_rows = (
+            _rows(tokenizer, eval_texts, encode_labels(eval_parsed, label2id, problem_type=problem_type), max_length=max_length)
+            if eval_texts is not None else None
+        )
+        collator = DataCollatorWithPadding(tokenizer)
+
+    if bf16 is None:
+        bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if show_progress_bar is None:
+        show_progress_bar = sys.stderr.isatty()
+    args = _training_arguments(
+        output_dir, mode=mode, optimizer=optimizer, epochs=epochs,
+        learning_rate=learning_rate or DEFAULT_LEARNING_RATE[optimizer], batch_size=batch_size,
+        eval_batch_size=eval_batch_size, gradient_accumulation_steps=gradient_accumulation_steps,
+        weight_decay=weight_decay, warmup_ratio=warmup_ratio, bf16=bool(bf16),
+        gradient_checkpointing=gradient_checkpointing, seed=seed, has_eval=eval_rows is not None,
+        early_stopping=early_stopping, checkpoint_steps=checkpoint_steps, problem_type=problem_type,
+        show_progress_bar=show_progress_bar, overrides=training_args,
+    )
+    from accelerate import PartialState
+
+    state = PartialState()  # set up by TrainingArguments; one process per device under torchrun
+    checkpoint = last_checkpoint(output_dir / CHECKPOINTS_DIR) if resume else None
+    if resume and checkpoint is None:
+        logger.info("resume=True but %s holds no complete checkpoint: starting from scratch.", output_dir / CHECKPOINTS_DIR)
+    if state.is_main_process:
+        if overwrite and not resume and output_dir.exists():
+            shutil.rmtree(output_dir)
+        output_dir.mkdir(parents=True, exist_ok=True)
+    state.wait_for_everyone()
+
+    if lora:
+        from peft import get_peft_model
+
+        model = get_peft_model(model, _lora_config(lora, mode=mode, model=model))
+        if gradient_checkpointing:
+            model.enable_input_require_grads()  # frozen embeddings: checkpointed blocks still need a grad path
+
+    from .metrics import trainer_metrics
+
+    extra_callbacks = list(callbacks)
+    if early_stopping is not None:
+        extra_callbacks.append(EarlyStoppingCallback(early_stopping_patience=early_stopping))
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=train_rows,
+        eval_dataset=eval_rows,
+        data_collator=collator,
+        processing_class=tokenizer,
+        compute_metrics=trainer_metrics(problem_type, names) if mode == "classifier" and eval_rows is not None else None,
+        callbacks=[_log_callback(), *extra_callbacks],
+    )
+    trainer.remove_callback(PrinterCallback)  # prints dicts to stdout when tqdm is off; we log instead
+
+    started = time.perf_counter()
+    outcome = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint is not None else None)
+    seconds = time.perf_counter() - started
+    _save_final(trainer, output_dir, tokenizer=tokenizer, lora=bool(lora))
+    resumed_from = int(_CHECKPOINT_RE.match(checkpoint.name).group(1)) if checkpoint is not None else None
+
+    metrics = None
+    if trainer.is_world_process_zero():
+        import json
+
+        if mode == "text2text":
+            (output_dir / TEXT2TEXT_FILE).write_text(json.dumps({"labels": names, "template": template}, indent=2) + "\n")
+        plots = [LOSS_PLOT] if plot_loss_curve(trainer.state.log_history, output_dir / LOSS_PLOT) else []
+        if eval_texts is not None:
+            # The final numbers come from the saved directory through the user-facing predictor:
+            # what is reported is what Classifier(output_dir) does.
+            predictor = load_predictor(output_dir, max_length=max_length)
+            metrics, y_true, scores = evaluate_texts(
+                predictor, eval_texts, eval_raw, label_separator=label_separator, source=eval_source
+            )
+            plots += write_eval_report(problem_type, metrics, y_true, scores, output_dir)
+        report = {
+            "mode": mode,
+            "problem_type": problem_type,
+            "labels": names,
+            "train": {
+                "data": train_source,
+                "examples": len(train_rows),
+                "global_step": trainer.state.global_step,
+                "epochs": epochs,
+                "train_loss": outcome.training_loss,
+                "seconds": round(seconds, 2),
+                "resumed_from_step": resumed_from,
+                "settings": {
+                    "optimizer": optimizer,
+                    "learning_rate": args.learning_rate,
+                    "batch_size": batch_size,
+                    "gradient_accumulation_steps": gradient_accumulation_steps,
+                    "world_size": args.world_size,
+                    "bf16": bool(bf16),
+                    "lora": bool(lora),
+                    "max_length": max_length,
+                    "seed": seed,
+                    "early_stopping": early_stopping,
+                },
+            },
+            "eval": metrics,
+            "eval_data": eval_source if eval_data is not None else None,
+            "log_history": trainer.state.log_history,
+            "plots": plots,
+        }
+        write_json(report, output_dir / METRICS_FILE)
+        if not keep_checkpoints:
+            shutil.rmtree(output_dir / CHECKPOINTS_DIR, ignore_errors=True)
+    state.wait_for_everyone()
+    return TrainResult(
+        output_dir=output_dir,
+        problem_type=problem_type,
+        labels=names,
+        global_step=trainer.state.global_step,
+        train_loss=outcome.training_loss,
+        metrics=metrics,
+        resumed_from_step=resumed_from,
+    )
+
+
+__all__ = ["train", "TrainResult", "last_checkpoint", "MODES", "OPTIMIZERS", "CHECKPOINTS_DIR"]
