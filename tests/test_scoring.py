@@ -89,6 +89,15 @@ def test_eager_attention_gives_the_same_log_likelihoods(t5_tokenizer, texts):
     np.testing.assert_allclose(eager, sdpa, atol=1e-5)
 
 
+def test_bf16_follows_fp32(t5_tokenizer, texts):
+    # bf16 is the CUDA default; on CPU it checks the mask and bias dtypes, not the speed.
+    labels = ["entailment", "neutral", "Sci/Tech"]
+    fp32 = LabelScorer((build_seq2seq(seed=3, initializer_factor=0.5), t5_tokenizer), labels=labels, show_progress_bar=False)
+    bf16 = LabelScorer((build_seq2seq(seed=3, initializer_factor=0.5), t5_tokenizer), labels=labels, dtype="bfloat16", show_progress_bar=False)
+    assert bf16.model.dtype == torch.bfloat16
+    np.testing.assert_allclose(bf16.log_likelihoods(texts[:3]), fp32.log_likelihoods(texts[:3]), rtol=0.01, atol=0.1)
+
+
 def test_multi_field_template_fills_from_dicts(scorer):
     pairs = [{"premise": "A man plays guitar.", "hypothesis": "Someone makes music."}, {"premise": "", "hypothesis": "x"}]
     template = "premise: {premise} hypothesis: {hypothesis}"
@@ -239,6 +248,17 @@ def test_classifier_checkpoint_is_refused(tiny_classifier_dir, t5_tokenizer):
     classifier = t5cls.T5ForClassification.from_pretrained(tiny_classifier_dir)
     with pytest.raises(ValueError, match="Classifier"):
         LabelScorer((classifier, t5_tokenizer), labels=["negative", "positive"])
+
+
+def test_encoder_only_checkpoint_is_refused(tmp_path, t5_tokenizer):
+    from transformers import T5EncoderModel
+
+    from tests.conftest import tiny_t5_config
+
+    T5EncoderModel(tiny_t5_config()).save_pretrained(tmp_path)
+    t5_tokenizer.save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match="lacks .* weight"):
+        LabelScorer(tmp_path, labels=["a", "b"])
 
 
 def test_missing_checkpoint_and_missing_tokenizer(tmp_path, scorer):

@@ -185,6 +185,10 @@ class LabelTrie:
     def num_nodes(self) -> int:
         return len(self.tokens)
 
+    @property
+    def max_depth(self) -> int:
+        return max(self.depths)
+
 
 def build_label_trie(sequences: Sequence[Sequence[int]], *, start_token_id: int) -> LabelTrie:
     """Merge target token sequences (each ending in ``</s>`` for full scoring) into a :class:`LabelTrie`.
@@ -418,6 +422,8 @@ class LabelScorer:
             self._lengths = np.ones(len(self.labels))
         else:
             eos = self.tokenizer.eos_token_id
+            if eos is None:
+                raise ValueError("The tokenizer has no eos_token_id; a T5 tokenizer closes every target with </s>.")
             sequences = [ids + [eos] for ids in self._label_ids]
             lengths = {
                 "sum": [1] * len(sequences),
@@ -449,23 +455,15 @@ class LabelScorer:
         return label_ids
 
     def _decoder_tensors(self) -> dict[str, torch.Tensor]:
-        """The trie as tensors on the model's device: inputs, tree mask, position bias, edges."""
-        trie = self.trie
-        device = self.device
-        attention = self.model.get_decoder().block[0].layer[0].SelfAttention
-        depths = torch.tensor(trie.depths, device=device)
-        with torch.no_grad():
-            # compute_bias(q, k)[..., i, j] is the bias for relative position j - i, so indexing it by
-            # depths gives each (query node, key node) pair the bias its label would see alone.
-            grid = attention.compute_bias(max(trie.depths) + 1, max(trie.depths) + 1, device=device)  # (1, heads, D, D)
-            position_bias = grid[:, :, depths[:, None], depths[None, :]]  # (1, heads, nodes, nodes)
+        """The trie as tensors on the model's device: inputs, depths, tree mask, edges."""
+        trie, device = self.trie, self.device
         allowed = torch.as_tensor(trie.ancestors, device=device)
         mask = torch.zeros(allowed.shape, dtype=self.dtype, device=device)
         mask = mask.masked_fill(~allowed, torch.finfo(self.dtype).min)[None, None]  # (1, 1, nodes, nodes)
         return {
             "input_ids": torch.tensor([trie.tokens], device=device),  # (1, nodes)
+            "depths": torch.tensor(trie.depths, device=device),
             "mask": mask,
-            "position_bias": position_bias.to(self.dtype),
             "edge_nodes": torch.tensor(trie.edge_nodes, device=device),
             "edge_tokens": torch.tensor(trie.edge_tokens, device=device),
         }
@@ -485,9 +483,14 @@ class LabelScorer:
             attention_mask=attention_mask,
             encoder_hidden_states=encoder_hidden,
         )
+        # The first block's own compute_bias(q, k)[..., i, j] is the bias of relative position j - i;
+        # indexing it by depth gives each (query node, key node) pair the bias its label sees alone.
+        depths = tree["depths"]
+        grid = decoder.block[0].layer[0].SelfAttention.compute_bias(self.trie.max_depth + 1, self.trie.max_depth + 1)
+        position_bias = grid[:, :, depths[:, None], depths[None, :]]  # (1, heads, nodes, nodes)
         cross_bias = None  # zeros made by the first block, shared by the others as in T5Stack
         for block in decoder.block:
-            hidden, _, cross_bias = block(hidden, tree["mask"], tree["position_bias"], encoder_hidden, cross_mask, cross_bias)
+            hidden, _, cross_bias = block(hidden, tree["mask"], position_bias, encoder_hidden, cross_mask, cross_bias)
         hidden = decoder.dropout(decoder.final_layer_norm(hidden))
         if getattr(model.config, "scale_decoder_outputs", False):  # original t5 (tied embeddings) rescales
             hidden = hidden * model.config.d_model**-0.5
