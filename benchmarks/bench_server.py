@@ -3,12 +3,13 @@
 A t5-small-shaped classifier with random weights (3 labels) is served by ``t5cls serve`` in a
 subprocess on 127.0.0.1, twice: with the default micro-batching, and with ``--max-batch-size 1``
 (every request its own model call). Each time, ``--clients`` concurrent HTTP clients (httpx,
-asyncio, in this process) send single AG News texts until ``--requests`` are answered. Reported:
+asyncio, in this process) send single texts until ``--requests`` are answered: SST-2 sentences
+(median 28 tokens) and AG News articles (median 45 tokens). Reported:
 requests/s, p50 and p99 latency, and the mean batch size the server saw (from ``/health``). Every
 answer is checked against the in-process ``Classifier``. Loopback traffic only.
 
 Usage:
-    flock /tmp/t5cls-bench.lock python benchmarks/bench_server.py [--requests 400] [--clients 16]
+    flock /tmp/t5cls-bench.lock python benchmarks/bench_server.py [--requests 320] [--clients 16] [--data sst2,agnews]
 """
 
 from __future__ import annotations
@@ -43,13 +44,17 @@ LABELS = ["world", "sports", "business"]
 STARTUP_TIMEOUT_S = 180
 
 
-def read_texts(n: int) -> list[str]:
-    path = SHARED / "data" / "agnews" / "train.tsv"
+DATA = {"sst2": ("sst2/test.tsv", "sentence"), "agnews": ("agnews/train.tsv", "text")}
+
+
+def read_texts(n: int, data: str = "agnews") -> list[str]:
+    file, column = DATA[data]
+    path = SHARED / "data" / file
     if not path.is_file():
-        sys.exit(f"{path} is missing: the benchmark reads AG News texts from ../shared.")
+        sys.exit(f"{path} is missing: the benchmark reads real texts from ../shared.")
     with path.open(encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
-    return [row["text"] for row in rows[:n]]
+    return [row[column] for row in rows[:n]]
 
 
 def build_classifier(out: Path) -> Path:
@@ -132,32 +137,40 @@ def run_mode(model_dir: Path, texts: list[str], expected: np.ndarray, extra: lis
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=400, help="timed requests per mode")
+    parser.add_argument("--requests", type=int, default=320, help="timed requests per server and data set")
     parser.add_argument("--clients", type=int, default=16, help="concurrent clients")
-    parser.add_argument("--texts", type=int, default=200, help="distinct AG News texts cycled through")
+    parser.add_argument("--texts", type=int, default=200, help="distinct texts cycled through")
+    parser.add_argument("--data", default="sst2,agnews", help=f"comma-separated, from {sorted(DATA)}")
     parser.add_argument("--max-wait-ms", type=float, default=5.0, help="the micro-batched server's --max-wait-ms")
+    parser.add_argument("--threads", type=int, help="both servers' --threads (default: t5cls serve's)")
     args = parser.parse_args()
 
-    texts = read_texts(args.texts)
+    common = ["--threads", str(args.threads)] if args.threads else []
+    modes = [
+        ("micro-batched", ["--max-wait-ms", str(args.max_wait_ms), *common]),
+        ("batching off (batch of 1)", ["--max-batch-size", "1", *common]),
+    ]
+    results: dict[tuple[str, str], dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = build_classifier(Path(tmp) / "t5-small-classifier")
-        expected = t5cls.Classifier(model_dir).predict_proba(texts)
-        modes = [
-            ("micro-batched", ["--max-wait-ms", str(args.max_wait_ms)]),
-            ("batching off (batch of 1)", ["--max-batch-size", "1"]),
-        ]
-        results = {name: run_mode(model_dir, texts, expected, extra, args) for name, extra in modes}
+        classifier = t5cls.Classifier(model_dir)
+        for data in args.data.split(","):
+            texts = read_texts(args.texts, data)
+            expected = classifier.predict_proba(texts)
+            for name, extra in modes:
+                results[data, name] = run_mode(model_dir, texts, expected, extra, args)
+                print(f"{data} / {name}: {results[data, name]['rps']:.1f} requests/s", file=sys.stderr, flush=True)
 
-    base = results["batching off (batch of 1)"]["rps"]
     print(
         f"\n`t5cls serve`, t5-small shapes (random weights, 3 labels), {args.clients} concurrent clients, "
-        f"{args.requests} single-text AG News requests per mode, loopback\n"
+        f"{args.requests} single-text requests per row, loopback\n"
     )
-    print("| server | requests/s | p50 latency | p99 latency | mean batch | vs batching off |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for name, r in results.items():
+    print("| texts | server | requests/s | p50 latency | p99 latency | mean batch | vs batching off |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for (data, name), r in results.items():
+        base = results[data, modes[1][0]]["rps"]
         print(
-            f"| {name} | {r['rps']:.1f} | {r['p50']:.0f} ms | {r['p99']:.0f} ms | {r['mean_batch']:.1f} | "
+            f"| {data} | {name} | {r['rps']:.1f} | {r['p50']:.0f} ms | {r['p99']:.0f} ms | {r['mean_batch']:.1f} | "
             f"{r['rps'] / base:.2f}x |"
         )
     worst = max(r["worst_diff"] for r in results.values())

@@ -214,6 +214,8 @@ def test_create_app_refuses_bad_limits(tiny_classifier_dir):
         create_app(tiny_classifier_dir, max_inputs=0)
     with pytest.raises(ValueError, match="max_batch_size=0"):
         create_app(tiny_classifier_dir, max_batch_size=0)
+    with pytest.raises(ValueError, match="threads=0"):
+        create_app(tiny_classifier_dir, threads=0)
 
 
 # --- zero-shot (NLI classifier) and label scoring (seq2seq T5) ---------------------------------

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
+import torch
 from scipy.stats import entropy
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -234,6 +236,7 @@ class ServerSettings:
     max_inputs: int = DEFAULT_MAX_INPUTS
     max_chars: int = DEFAULT_MAX_CHARS
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    threads: int | None = None
 
     def check(self) -> None:
         for name in ("max_batch_tokens", "max_inputs", "max_chars", "max_body_bytes"):
@@ -243,6 +246,8 @@ class ServerSettings:
             raise ValueError(f"max_batch_size={self.max_batch_size} must be at least 1 (1 turns batching off), or None.")
         if self.max_wait_ms < 0:
             raise ValueError(f"max_wait_ms={self.max_wait_ms} must be zero or more milliseconds.")
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"threads={self.threads} must be at least 1, or None to keep torch's setting.")
 
 
 class _Service:
@@ -251,7 +256,12 @@ class _Service:
     def __init__(self, info: ModelInfo, settings: ServerSettings):
         self.info = info
         self.settings = settings
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="t5cls-model")
+        # torch reads its thread count when a thread first runs a parallel op, so the model
+        # thread sets it itself, before any model call.
+        init = (torch.set_num_threads, (settings.threads,)) if settings.threads else (None, ())
+        self.executor = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="t5cls-model", initializer=init[0], initargs=init[1]
+        )
         self.batchers: dict[str, MicroBatcher] = {}
         self.classifier: Any = None
         self.zero_shot: Any = None
@@ -386,6 +396,20 @@ class _Service:
             "queued": sum(b.queued for b in self.batchers.values()),
             "batching": {name: b.stats.as_dict() for name, b in self.batchers.items()},
         }
+
+
+def default_threads(device: str | None = None) -> int | None:
+    """Model threads for ``t5cls serve``: on CPU, all cores but one, which is left to HTTP handling.
+
+    Model threads that share cores with the event loop (and with each other's spin-waits) make
+    small model calls many times slower under concurrent load; on a GPU torch's CPU threads barely
+    matter and are left alone (None).
+    """
+    from .inference import default_device
+
+    if default_device(device).type != "cpu":
+        return None
+    return max(1, (os.cpu_count() or 1) - 1)
 
 
 def _chars(item: str | tuple[str, ...]) -> int:
@@ -526,6 +550,7 @@ def create_app(
     max_inputs: int = DEFAULT_MAX_INPUTS,
     max_chars: int = DEFAULT_MAX_CHARS,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    threads: int | None = None,
 ) -> FastAPI:
     """Build the FastAPI app that serves ``model_dir``; its lifespan loads the model once.
 
@@ -539,6 +564,8 @@ def create_app(
         max_inputs: most inputs (and candidate labels) per request.
         max_chars: most characters per input.
         max_body_bytes: largest request body.
+        threads: torch intra-op threads of the model thread (None: torch's setting). On CPU, fewer
+            threads than cores leaves a core to the event loop; see :func:`default_threads`.
 
     Returns:
         The app; serve it with uvicorn (``uvicorn.run(app)``) or :func:`serve`.
@@ -554,6 +581,7 @@ def create_app(
     settings = ServerSettings(
         device=device, dtype=dtype, max_batch_tokens=max_batch_tokens, max_batch_size=max_batch_size,
         max_wait_ms=max_wait_ms, max_inputs=max_inputs, max_chars=max_chars, max_body_bytes=max_body_bytes,
+        threads=threads,
     )
     settings.check()
     info = inspect_model_dir(model_dir)
@@ -673,4 +701,4 @@ def serve(
         raise RuntimeError(f"The server for {str(model_dir)!r} did not start on {host}:{port}; see the log above.")
 
 
-__all__ = ["create_app", "serve", "inspect_model_dir", "ModelInfo", "ServerSettings", "BodySizeLimit"]
+__all__ = ["create_app", "serve", "default_threads", "inspect_model_dir", "ModelInfo", "ServerSettings", "BodySizeLimit"]
