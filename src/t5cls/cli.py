@@ -213,6 +213,52 @@ def _run_score(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- serve ---------------------------------------------------------------------------------
+
+
+def _add_serve(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "serve",
+        help="Serve a model over HTTP (FastAPI + uvicorn) with micro-batching.",
+        description="Serve MODEL: POST /v1/classify (a T5 classifier), /v1/zero-shot (an NLI classifier), "
+        "/v1/score (a seq2seq T5); GET /health, /v1/model; docs at /docs. Concurrent requests are merged "
+        "into token-budget batches. Stop with Ctrl-C or SIGTERM: in-flight requests complete first.",
+    )
+    p.add_argument("model", help="a T5 classifier directory (t5cls convert) or a seq2seq T5 directory")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, local only)")
+    p.add_argument("--port", type=int, default=8000, help="default: 8000")
+    # Defaults live in t5cls.server (None = its default), so building the parser imports no server code.
+    p.add_argument("--max-batch-tokens", type=int, help="padded tokens per model call (default: as t5cls.Classifier)")
+    p.add_argument("--max-wait-ms", type=float, help="how long a request waits for others to join its batch (default 5)")
+    p.add_argument("--max-batch-size", type=int, help="most inputs merged into one call; 1 turns batching off (default: no cap)")
+    p.add_argument("--max-inputs", type=int, help="most inputs per request (default 64)")
+    p.add_argument("--max-chars", type=int, help="most characters per input (default 10000)")
+    p.add_argument("--max-body-bytes", type=int, help="largest request body (default 1048576)")
+    p.add_argument("--device", help="e.g. cpu or cuda (default: cuda when available)")
+    p.add_argument("--dtype", help="e.g. float32 or bfloat16 (default: bf16 on CUDA, fp32 on CPU)")
+    p.add_argument("--threads", type=int, help="torch threads for the model (default on CPU: cores - 1, leaving one for HTTP)")
+    p.add_argument("--limit-concurrency", type=int, help="answer 503 above this many connections/requests in flight (default 1024)")
+    p.add_argument("--no-access-log", action="store_true", help="do not log every request")
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    from .server import default_threads, serve
+
+    if args.threads is None:
+        args.threads = default_threads(args.device)
+    names = (
+        "device", "dtype", "max_batch_tokens", "max_wait_ms", "max_batch_size", "max_inputs", "max_chars",
+        "max_body_bytes", "limit_concurrency", "threads",
+    )  # fmt: skip
+    options = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+    try:
+        serve(args.model, host=args.host, port=args.port, access_log=not args.no_access_log, **options)
+    except RuntimeError as exc:  # did not start (load failure, port in use); uvicorn logged the cause
+        print(f"t5cls serve: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 # --- registry ------------------------------------------------------------------------------
 
 Command = tuple[str, Callable[[argparse._SubParsersAction], None], Callable[[argparse.Namespace], int]]
@@ -220,6 +266,7 @@ COMMANDS: list[Command] = [
     ("convert", _add_convert, _run_convert),
     ("zero-shot", _add_zero_shot, _run_zero_shot),
     ("score", _add_score, _run_score),
+    ("serve", _add_serve, _run_serve),
 ]
 
 
