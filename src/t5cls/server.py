@@ -122,7 +122,7 @@ def _input_list(value: Any, *, allow_pairs: bool) -> list[Any]:
             "inputs_type", "must be a string or an array of strings, got {got}.", {"got": _json_type(value)}
         )
     if not value:
-        raise PydanticCustomError("inputs_empty", "is empty; send at least one text.")
+        raise PydanticCustomError("inputs_empty", "the list is empty; send at least one text.")
     items: list[Any] = []
     for index, item in enumerate(value):
         if allow_pairs and isinstance(item, list) and len(item) == 2 and all(isinstance(p, str) for p in item):
