@@ -357,7 +357,9 @@ def _run_batcher(run, submissions, **options):
             *(batcher.submit(items, costs=[len(i) for i in items], key=key) for items, key in submissions),
             return_exceptions=True,
         )
+        assert batcher.alive
         await batcher.close()
+        assert not batcher.alive
         with pytest.raises(BatcherClosedError):
             await batcher.submit(["late"], costs=[1])
         return outcomes, batcher.stats

@@ -110,6 +110,11 @@ class MicroBatcher:
         self._closing = False
 
     @property
+    def alive(self) -> bool:
+        """Whether the worker task is running (False before :meth:`start` and after it stopped)."""
+        return self._task is not None and not self._task.done()
+
+    @property
     def queued(self) -> int:
         """Requests waiting for a model call (not counting the one running)."""
         return len(self._pending)
@@ -139,7 +144,7 @@ class MicroBatcher:
             BatcherClosedError: the batcher is shutting down.
             Exception: whatever ``run`` raised for this request's inputs.
         """
-        if self._closing or self._task is None:
+        if self._closing or not self.alive:
             raise BatcherClosedError("The server is shutting down (or not started) and takes no new requests.")
         if len(costs) != len(items):
             raise ValueError(f"Got {len(items)} items but {len(costs)} costs; pass one cost per item.")

@@ -32,12 +32,12 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 import torch
-from scipy.stats import entropy
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
+from scipy.stats import entropy
 
 from .batching import BatcherClosedError, MicroBatcher
 from .inference import DEFAULT_BATCH_TOKENS
@@ -392,7 +392,7 @@ class _Service:
 
     def health(self) -> dict[str, Any]:
         return {
-            "status": "ok",
+            "status": "ok" if all(b.alive for b in self.batchers.values()) else "error: a batch worker stopped",
             "queued": sum(b.queued for b in self.batchers.values()),
             "batching": {name: b.stats.as_dict() for name, b in self.batchers.items()},
         }
@@ -564,8 +564,9 @@ def create_app(
         max_inputs: most inputs (and candidate labels) per request.
         max_chars: most characters per input.
         max_body_bytes: largest request body.
-        threads: torch intra-op threads of the model thread (None: torch's setting). On CPU, fewer
-            threads than cores leaves a core to the event loop; see :func:`default_threads`.
+        threads: torch intra-op threads for the model (None: torch's setting; torch keeps one
+            count per process). On CPU, fewer threads than cores leaves a core to the event loop;
+            see :func:`default_threads`.
 
     Returns:
         The app; serve it with uvicorn (``uvicorn.run(app)``) or :func:`serve`.
@@ -611,8 +612,9 @@ def create_app(
     endpoints = ["GET /health", "GET /v1/model"]
 
     @app.get("/health", summary="Liveness, queue length and batching counters")
-    async def health(request: Request) -> dict[str, Any]:
-        return request.app.state.service.health()
+    async def health(request: Request) -> JSONResponse:
+        report = request.app.state.service.health()
+        return JSONResponse(report, status_code=200 if report["status"] == "ok" else 503)
 
     @app.get("/v1/model", summary="The served model: labels, problem type, sizes, limits")
     async def model_info(request: Request) -> dict[str, Any]:
