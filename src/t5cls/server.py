@@ -462,7 +462,7 @@ def _ranked(row: np.ndarray, labels: Sequence[str], top_k: int | None) -> list[d
 def _location(loc: Sequence[Any]) -> str:
     parts = [str(p) for p in loc if p != "body"]
     # pydantic names the union member it tried ("str", "list[str]"); the user did not write those.
-    parts = [p for p in parts if not p.startswith(("str", "list[", "tuple["))]
+    parts = [p for p in parts if p != "str" and not p.startswith(("list[", "tuple["))]
     return ".".join(parts) or "body"
 
 
