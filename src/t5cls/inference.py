@@ -1,28 +1,45 @@
-"""Classifier: batched, length-sorted prediction with a T5 classifier.
+"""Classifier: batched, length-sorted prediction with a T5 classifier (or any sequence classifier).
 
-Every prediction (Python, CLI, server) goes through :meth:`Classifier.predict_proba`: tokenise,
-sort by length, pack batches to a token budget, run the model under ``torch.inference_mode()``,
-and put the results back in input order.
+Every prediction (Python, CLI, server) goes through :meth:`Classifier.logits`: tokenise, sort by
+length, pack batches to a padded-token budget, run the model under ``torch.inference_mode()``
+(or an ONNX Runtime session), and put the results back in input order.
+
+Why this shape: on CPU a transformer's cost is proportional to the tokens it processes, padding
+included. Batches of 32 texts in input order pad every text to the longest of its batch (AG News:
+about a third of the work is padding); sorting by length and packing to a token budget brings
+padding under a few percent, and large enough batches keep the matmuls efficient.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from transformers import AutoTokenizer, PreTrainedModel
+from transformers import AutoConfig, AutoTokenizer, PreTrainedModel
 
-from .data import TextInput, as_text_list, batches
 from .configuration import T5ClassificationConfig
+from .data import TextInput, as_text_list, min_padding_batches
 from .modeling import T5ForClassification, published_format
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_BATCH_TOKENS = 8192
+# Padded tokens per batch. On 2 CPU threads, t5-small shapes: 2k-8k tokens give the same
+# throughput (matmuls are large enough); more only costs memory.
+DEFAULT_BATCH_TOKENS = 4096
+BACKENDS = ("torch", "onnx")
+QUANTIZATIONS = (None, "int8")
+# Inputs per chunk when streaming: enough to sort well, little enough to keep memory flat.
+DEFAULT_CHUNK_SIZE = 2048
+# Auto progress bar: only when there are more batches than this.
+_PROGRESS_MIN_BATCHES = 8
+_DEFAULT_TOP_K: Any = object()
 
 
 def default_device(device: str | torch.device | None = None) -> torch.device:
@@ -41,12 +58,15 @@ def default_dtype(device: torch.device, dtype: torch.dtype | str | None = None) 
     return torch.bfloat16 if device.type == "cuda" else torch.float32
 
 
-def load_classifier(model_dir: str | Path, *, device: torch.device, dtype: torch.dtype) -> T5ForClassification:
-    """Load a saved T5 classifier, with a clear error when the directory holds something else."""
-    path = Path(model_dir)
+def _check_classifier_dir(path: Path, model_dir: Any) -> dict[str, Any]:
+    """The config of a classifier directory; clear errors for anything else."""
+    if not path.is_dir():
+        raise FileNotFoundError(f"Model directory {str(model_dir)!r} does not exist.")
     if not (path / "config.json").is_file():
-        raise FileNotFoundError(f"{str(model_dir)!r} is not a model directory (no config.json).")
-    model_type = json.loads((path / "config.json").read_text()).get("model_type")
+        present = sorted(p.name for p in path.iterdir())[:10]
+        raise FileNotFoundError(f"{str(model_dir)!r} is not a model directory (no config.json; it holds {present}).")
+    config = json.loads((path / "config.json").read_text())
+    model_type = config.get("model_type")
     if model_type != T5ClassificationConfig.model_type and published_format(path) is None:
         hint = (
             "convert it with `t5cls convert`, or score labels with t5cls.LabelScorer"
@@ -54,26 +74,115 @@ def load_classifier(model_dir: str | Path, *, device: torch.device, dtype: torch
             else "convert a T5 checkpoint first with `t5cls convert`"
         )
         raise ValueError(f"{str(model_dir)!r} holds a {model_type!r} model, not a T5 classifier; {hint}.")
+    return config
+
+
+def _onnx_only(path: Path) -> bool:
+    """True for a directory written by ``t5cls export``: ONNX files and no torch weights."""
+    has_weights = any(path.glob("*.safetensors")) or any(path.glob("*.bin")) or any(path.glob("*.safetensors.index.json"))
+    return not has_weights and any(path.glob("*.onnx"))
+
+
+def load_classifier(model_dir: str | Path, *, device: torch.device, dtype: torch.dtype) -> T5ForClassification:
+    """Load a saved T5 classifier, with a clear error when the directory holds something else.
+
+    Raises:
+        FileNotFoundError: no such directory, or no ``config.json`` in it.
+        ValueError: the directory holds another kind of model, or only an ONNX export.
+    """
+    path = Path(model_dir)
+    _check_classifier_dir(path, model_dir)
+    if _onnx_only(path):
+        raise ValueError(f"{str(model_dir)!r} holds an ONNX export and no torch weights; use Classifier(..., backend='onnx').")
     model = T5ForClassification.from_pretrained(path, dtype=dtype)
     return model.to(device).eval()
 
 
+class _TorchRunner:
+    """Logits from a transformers model; inputs are numpy (batch, seq) arrays."""
+
+    def __init__(self, model: torch.nn.Module, device: torch.device):
+        self.model = model
+        self.device = device
+
+    def __call__(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        tensors = {name: torch.from_numpy(array).to(self.device) for name, array in inputs.items()}
+        logits = self.model(**tensors).logits  # (batch, num_labels)
+        return logits.float().cpu().numpy()
+
+
+class _OnnxRunner:
+    """Logits from an ONNX Runtime session over a file written by :func:`t5cls.export.export_onnx`."""
+
+    def __init__(self, path: Path, device: torch.device):
+        try:
+            import onnxruntime as ort
+        except ImportError as exc:
+            raise ImportError("backend='onnx' needs ONNX Runtime: pip install 't5cls[onnx]'.") from exc
+
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Same thread count as torch (the user's or the machine's), one op at a time.
+        options.intra_op_num_threads = torch.get_num_threads()
+        options.inter_op_num_threads = 1
+        providers = ["CPUExecutionProvider"]
+        if device.type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
+            providers.insert(0, "CUDAExecutionProvider")
+        self.session = ort.InferenceSession(str(path), options, providers=providers)
+        self.input_names = {i.name for i in self.session.get_inputs()}
+
+    def __call__(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        feed = {name: array for name, array in inputs.items() if name in self.input_names}
+        return self.session.run(None, feed)[0].astype(np.float32, copy=False)
+
+
+def _progress_bar(total: int | None, *, enabled: bool) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="text", disable=not enabled)
+
+
+def _show_progress(show_progress_bar: bool | None, num_batches: int) -> bool:
+    if show_progress_bar is False or not sys.stderr.isatty():
+        return False
+    return bool(show_progress_bar) or num_batches > _PROGRESS_MIN_BATCHES
+
+
 class Classifier:
-    """Predict with a T5 classifier: batched by a token budget over length-sorted inputs.
+    """Predict with a sequence classifier: length-sorted batches under a token budget.
+
+    Works with a saved T5 classifier directory, an ONNX export of one (``backend="onnx"``), or any
+    loaded transformers sequence-classification model with its tokenizer.
 
     Args:
-        model: a directory written by ``save_pretrained`` (or a published T5ForClassification /
-            EncT5 directory), or a loaded :class:`T5ForClassification`.
+        model: a directory written by ``save_pretrained`` or ``t5cls export`` (or a published
+            T5ForClassification / EncT5 directory), or a loaded model object (any transformers
+            ``...ForSequenceClassification``).
         tokenizer: the tokenizer, when ``model`` is an object (loaded from the directory otherwise).
         device: defaults to CUDA when available, else CPU.
-        dtype: defaults to bf16 on CUDA, fp32 on CPU.
-        max_length: truncate inputs to this many tokens (defaults to the tokenizer's maximum).
+        dtype: defaults to bf16 on CUDA, fp32 on CPU (torch backend).
+        backend: ``"torch"`` or ``"onnx"`` (ONNX Runtime). Defaults to ``"onnx"`` when ``quantize``
+            is set or ``model`` is a directory written by ``t5cls export``, else ``"torch"``. A directory without an ONNX file, or a model object, is
+            exported to a temporary directory first (``t5cls export`` does it once, ahead of time).
+        quantize: ``None`` or ``"int8"``: dynamic int8 quantisation of the matmul weights through
+            ONNX Runtime, for CPU (``torch.ao.quantization.quantize_dynamic`` is deprecated).
+        max_length: truncate inputs to this many tokens (defaults to the tokenizer's maximum);
+            truncation is counted and reported once per call as a warning.
         batch_tokens: most padded tokens per batch.
+        max_batch_size: optional cap on inputs per batch.
+        show_progress_bar: ``None`` shows a bar on long inputs when stderr is a terminal;
+            ``False`` never; ``True`` whenever stderr is a terminal.
+
+    Raises:
+        FileNotFoundError: the model directory or its ONNX file does not exist.
+        ValueError: the directory holds no classifier, or an unknown backend / quantisation.
 
     Example:
         >>> clf = Classifier("sst2-classifier")  # doctest: +SKIP
         >>> clf.predict(["a gripping film", "dull"])  # doctest: +SKIP
         ['positive', 'negative']
+        >>> clf("a gripping film")  # doctest: +SKIP
+        [{'label': 'positive', 'score': 0.97}]
     """
 
     def __init__(
@@ -83,88 +192,304 @@ class Classifier:
         *,
         device: str | torch.device | None = None,
         dtype: torch.dtype | str | None = None,
+        backend: str | None = None,
+        quantize: str | None = None,
         max_length: int | None = None,
         batch_tokens: int = DEFAULT_BATCH_TOKENS,
+        max_batch_size: int | None = None,
+        show_progress_bar: bool | None = None,
     ):
+        if quantize not in QUANTIZATIONS:
+            raise ValueError(f"quantize={quantize!r} is not supported; use None or 'int8'.")
+        if backend is None:
+            exported = isinstance(model, (str, Path)) and Path(model).is_dir() and _onnx_only(Path(model))
+            backend = "onnx" if quantize or exported else "torch"
+        if backend not in BACKENDS:
+            raise ValueError(f"backend={backend!r} is not supported; use one of {', '.join(BACKENDS)}.")
+        if quantize and backend == "torch":
+            raise ValueError(
+                "quantize='int8' runs through ONNX Runtime; use backend='onnx' (or leave backend unset). "
+                "torch.ao.quantization.quantize_dynamic is deprecated."
+            )
+        if batch_tokens < 1:
+            raise ValueError(f"batch_tokens={batch_tokens} must be a positive number of tokens.")
         self.device = default_device(device)
         self.dtype = default_dtype(self.device, dtype)
+        self.backend = backend
+        self.quantize = quantize
+        self.model: PreTrainedModel | None = None
+        self._export_dir: tempfile.TemporaryDirectory | None = None
         if isinstance(model, (str, Path)):
-            self.model = load_classifier(model, device=self.device, dtype=self.dtype)
+            _check_classifier_dir(Path(model), model)
             tokenizer = tokenizer or AutoTokenizer.from_pretrained(model)
+            if backend == "torch":
+                self.model = load_classifier(model, device=self.device, dtype=self.dtype)
+                self.config = self.model.config
         else:
             if tokenizer is None:
                 raise ValueError("Pass the tokenizer with the model: Classifier(model, tokenizer).")
-            self.model = model.to(self.device).eval()
+            if not hasattr(model, "config") or not callable(model):
+                raise TypeError(f"model must be a directory or a transformers model, got {type(model).__name__}.")
+            self.config = model.config
+            if backend == "torch":
+                self.model = model.to(self.device).eval()
+        if backend == "torch":
+            self._run = _TorchRunner(self.model, self.device)
+        else:
+            onnx_file = self._onnx_file(model, tokenizer)
+            self._run = _OnnxRunner(onnx_file, self.device)
+            if isinstance(model, (str, Path)):
+                # An export directory carries the config it was exported with; a bare int8 file does not.
+                has_config = (onnx_file.parent / "config.json").is_file()
+                self.config = AutoConfig.from_pretrained(onnx_file.parent if has_config else model)
         self.tokenizer = tokenizer
-        self.config = self.model.config
         self.labels = [self.config.id2label[i] for i in range(self.config.num_labels)]
+        self.problem_type = self.config.problem_type or (
+            "regression" if self.config.num_labels == 1 else "single_label_classification"
+        )
         tokenizer_max = getattr(tokenizer, "model_max_length", None) or 512
         self.max_length = max_length or (tokenizer_max if tokenizer_max < 100_000 else 512)
         self.batch_tokens = batch_tokens
+        self.max_batch_size = max_batch_size
+        self.show_progress_bar = show_progress_bar
+        # Tokenizers such as BERT's also return token_type_ids; T5's return only these two.
+        self._input_names = [n for n in getattr(tokenizer, "model_input_names", ["input_ids", "attention_mask"])]
 
-    def _encode(self, items: list[TextInput]) -> list[list[int]]:
+    def _onnx_file(self, model: Any, tokenizer: Any) -> Path:
+        from .export import ONNX_FILE, ONNX_INT8_FILE, export_onnx, quantize_int8
+
+        name = ONNX_INT8_FILE if self.quantize else ONNX_FILE
+        if isinstance(model, (str, Path)) and (Path(model) / name).is_file():
+            return Path(model) / name
+        if isinstance(model, (str, Path)) and self.quantize and (Path(model) / ONNX_FILE).is_file():
+            # An fp32 export is there: quantise it (seconds), no need to re-export.
+            self._export_dir = tempfile.TemporaryDirectory(prefix="t5cls-onnx-")
+            return quantize_int8(Path(model) / ONNX_FILE, Path(self._export_dir.name) / name)
+        logger.info("Exporting the model to ONNX for backend='onnx' (run `t5cls export` once to skip this).")
+        source = load_classifier(model, device=torch.device("cpu"), dtype=torch.float32) if isinstance(model, (str, Path)) else model
+        self._export_dir = tempfile.TemporaryDirectory(prefix="t5cls-onnx-")
+        out = Path(self._export_dir.name) / "export"
+        export_onnx(source, out, tokenizer=tokenizer, int8=bool(self.quantize))
+        return out / name
+
+    # --- tokenising and batching ---------------------------------------------------------
+
+    def _encode(self, items: list[TextInput]) -> tuple[list[dict[str, list[int]]], int]:
+        """Token ids (and other model inputs) per item, truncated to ``max_length``; and how many were truncated."""
         firsts = [item if isinstance(item, str) else item[0] for item in items]
-        seconds = [item[1] for item in items] if items and not isinstance(items[0], str) else None
-        if seconds is not None and any(isinstance(item, str) for item in items):
+        pairs = [not isinstance(item, str) for item in items]
+        if any(pairs) and not all(pairs):
             raise TypeError("Mix of single texts and (text, text_pair) tuples in one call; pass one kind.")
-        full = self.tokenizer(firsts, seconds, add_special_tokens=True)["input_ids"]
-        truncated = sum(len(ids) > self.max_length for ids in full)
+        seconds = [item[1] for item in items] if all(pairs) else None
+        encoded = self.tokenizer(firsts, seconds, add_special_tokens=True, return_attention_mask=False)
+        names = [n for n in self._input_names if n in encoded and n != "attention_mask"]
+        rows = [{name: encoded[name][i] for name in names} for i in range(len(items))]
+        too_long = [i for i, row in enumerate(rows) if len(row["input_ids"]) > self.max_length]
+        if too_long:
+            # Re-tokenise only those, with the tokenizer's own truncation: it keeps the special
+            # tokens and, for pairs, trims the longer text first instead of cutting the hypothesis.
+            again = self.tokenizer(
+                [firsts[i] for i in too_long],
+                [seconds[i] for i in too_long] if seconds is not None else None,
+                add_special_tokens=True,
+                return_attention_mask=False,
+                truncation=True,
+                max_length=self.max_length,
+            )
+            for j, i in enumerate(too_long):
+                rows[i] = {name: again[name][j] for name in names}
+        return rows, len(too_long)
+
+    def _warn_truncated(self, truncated: int, total: int) -> None:
         if truncated:
             logger.warning(
-                "%d of %d inputs are longer than max_length=%d tokens and were truncated.",
+                "%d of %d inputs were longer than max_length=%d tokens and were truncated.",
                 truncated,
-                len(items),
+                total,
                 self.max_length,
             )
-        return [ids if len(ids) <= self.max_length else ids[: self.max_length - 1] + [ids[-1]] for ids in full]
+
+    def _pad(self, rows: list[dict[str, list[int]]], group: list[int]) -> dict[str, np.ndarray]:
+        """One batch as numpy arrays (batch, longest), padded on the right."""
+        longest = max(len(rows[i]["input_ids"]) for i in group)
+        pad_id = self.tokenizer.pad_token_id or 0
+        arrays = {name: np.full((len(group), longest), pad_id if name == "input_ids" else 0, dtype=np.int64) for name in rows[group[0]]}
+        attention_mask = np.zeros((len(group), longest), dtype=np.int64)
+        for r, index in enumerate(group):
+            row = rows[index]
+            n = len(row["input_ids"])
+            for name, ids in row.items():
+                arrays[name][r, :n] = ids
+            attention_mask[r, :n] = 1
+        arrays["attention_mask"] = attention_mask
+        return arrays
+
+    def _logits(self, items: list[TextInput], bar: Any = None) -> tuple[np.ndarray, int]:
+        """Logits in input order and the number of truncated inputs; ``bar``: a tqdm bar to advance."""
+        if not items:
+            return np.zeros((0, self.config.num_labels), dtype=np.float32), 0
+        rows, truncated = self._encode(items)
+        groups = min_padding_batches(
+            [len(row["input_ids"]) for row in rows], batch_tokens=self.batch_tokens, max_batch_size=self.max_batch_size
+        )
+        out = np.zeros((len(items), self.config.num_labels), dtype=np.float32)
+        own_bar = bar is None
+        if own_bar:
+            bar = _progress_bar(len(items), enabled=_show_progress(self.show_progress_bar, len(groups)))
+        try:
+            with torch.inference_mode():
+                for group in groups:
+                    out[group] = self._run(self._pad(rows, group))
+                    bar.update(len(group))
+        finally:
+            if own_bar:
+                bar.close()
+        return out, truncated
+
+    # --- public API ----------------------------------------------------------------------
 
     def logits(self, texts: Any) -> np.ndarray:
-        """Raw logits ``(n, num_labels)`` in input order."""
-        items, _ = as_text_list(texts)
-        if not items:
-            return np.zeros((0, self.config.num_labels), dtype=np.float32)
-        encoded = self._encode(items)
-        out = np.zeros((len(items), self.config.num_labels), dtype=np.float32)
-        pad_id = self.tokenizer.pad_token_id or 0
-        with torch.inference_mode():
-            for group in batches([len(ids) for ids in encoded], batch_tokens=self.batch_tokens):
-                longest = max(len(encoded[i]) for i in group)
-                input_ids = torch.full((len(group), longest), pad_id, dtype=torch.long)
-                attention_mask = torch.zeros((len(group), longest), dtype=torch.long)
-                for row, index in enumerate(group):
-                    ids = encoded[index]
-                    input_ids[row, : len(ids)] = torch.tensor(ids)
-                    attention_mask[row, : len(ids)] = 1
-                logits = self.model(
-                    input_ids=input_ids.to(self.device), attention_mask=attention_mask.to(self.device)
-                ).logits
-                out[group] = logits.float().cpu().numpy()
-        return out
+        """Raw logits ``(n, num_labels)`` in input order.
 
-    def predict_proba(self, texts: Any) -> np.ndarray:
-        """Probabilities ``(n, num_labels)`` (softmax; sigmoid per label for multi-label; the value for regression)."""
-        logits = self.logits(texts)
-        problem_type = self.config.problem_type
-        if problem_type == "multi_label_classification":
+        Args:
+            texts: a string, a ``(text, text_pair)`` tuple, or a list of either (not mixed).
+
+        Raises:
+            TypeError: ``None`` or an item that is not a string / pair of strings (naming its index).
+        """
+        items, _ = as_text_list(texts)
+        logits, truncated = self._logits(items)
+        self._warn_truncated(truncated, len(items))
+        return logits
+
+    def _proba_from_logits(self, logits: np.ndarray) -> np.ndarray:
+        if self.problem_type == "multi_label_classification":
             return 1.0 / (1.0 + np.exp(-logits))
-        if problem_type == "regression":
+        if self.problem_type == "regression":
             return logits
         shifted = logits - logits.max(axis=1, keepdims=True)
         exp = np.exp(shifted)
         return exp / exp.sum(axis=1, keepdims=True)
 
+    def predict_proba(self, texts: Any) -> np.ndarray:
+        """Probabilities ``(n, num_labels)``: softmax; sigmoid per label for multi-label; the values for regression."""
+        return self._proba_from_logits(self.logits(texts))
+
     def predict(self, texts: Any, *, threshold: float = 0.5) -> Any:
-        """Labels: one per input (a list of labels per input for multi-label, the value for regression)."""
+        """Labels: one per input (a list of labels per input for multi-label, the value for regression).
+
+        Args:
+            texts: a string, a pair, or a list of them; a single input gives a single result.
+            threshold: multi-label only: labels whose probability is at least this.
+        """
         items, single = as_text_list(texts)
-        proba = self.predict_proba(items)
-        problem_type = self.config.problem_type
-        if problem_type == "multi_label_classification":
-            result = [[self.labels[j] for j in np.flatnonzero(row >= threshold)] for row in proba]
-        elif problem_type == "regression":
-            result = [float(row[0]) if self.config.num_labels == 1 else row.tolist() for row in proba]
-        else:
-            result = [self.labels[int(j)] for j in proba.argmax(axis=1)]
+        result = self.labels_from_proba(self.predict_proba(items), threshold=threshold)
         return result[0] if single else result
 
+    def labels_from_proba(self, proba: np.ndarray, *, threshold: float = 0.5) -> list[Any]:
+        """What :meth:`predict` returns for each row of ``proba``."""
+        if self.problem_type == "multi_label_classification":
+            return [[self.labels[j] for j in np.flatnonzero(row >= threshold)] for row in proba]
+        if self.problem_type == "regression":
+            return [float(row[0]) if self.config.num_labels == 1 else row.tolist() for row in proba]
+        return [self.labels[int(j)] for j in proba.argmax(axis=1)]
 
-__all__ = ["Classifier", "default_device", "default_dtype", "load_classifier", "DEFAULT_BATCH_TOKENS"]
+    def __call__(self, texts: Any, *, top_k: int | None = _DEFAULT_TOP_K, threshold: float = 0.5) -> list[Any]:
+        """Results shaped like transformers' ``pipeline("text-classification")``.
+
+        A string gives ``[{"label", "score"}, ...]`` (the ``top_k`` best labels); a list gives one
+        entry per input: a dict when ``top_k == 1``, else a list of dicts.
+
+        Args:
+            texts: a string, a pair, or a list of them.
+            top_k: labels per input, best first; ``None`` = all. Defaults to 1, and to ``None`` for
+                multi-label models.
+            threshold: multi-label only: keep labels whose probability is at least this.
+
+        Returns:
+            Single-label: softmax scores. Multi-label: the labels at or above ``threshold`` with
+            their sigmoid scores (a list per input). Regression: ``{"label", "score"}`` with the value.
+        """
+        items, single = as_text_list(texts)
+        results = self.results_from_proba(self.predict_proba(items), top_k=top_k, threshold=threshold)
+        if single:  # as the pipeline does: a string gives a list of {"label", "score"}
+            return results[0] if isinstance(results[0], list) else [results[0]]
+        return results
+
+    def results_from_proba(self, proba: np.ndarray, *, top_k: int | None = _DEFAULT_TOP_K, threshold: float = 0.5) -> list[Any]:
+        """Pipeline-style results for each row of ``proba`` (see :meth:`__call__`)."""
+        multi = self.problem_type == "multi_label_classification"
+        if top_k is _DEFAULT_TOP_K:
+            top_k = None if multi else 1
+        if top_k is not None and top_k < 1:
+            raise ValueError(f"top_k={top_k} must be at least 1, or None for all labels.")
+        results: list[Any] = []
+        for row in proba:
+            order = np.argsort(-row, kind="stable")
+            if multi:
+                order = [j for j in order if row[j] >= threshold]
+            ranked = [{"label": self.labels[j], "score": float(row[j])} for j in order[:top_k]]
+            results.append(ranked if multi or top_k != 1 else ranked[0])
+        return results
+
+    def stream(self, texts: Iterable[TextInput], *, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[np.ndarray]:
+        """Probabilities for a stream of inputs, one ``(chunk, num_labels)`` array per chunk, in order.
+
+        Memory stays flat however long the stream: ``chunk_size`` inputs are read, sorted and
+        batched at a time. Truncation is reported once, when the stream ends.
+
+        Example:
+            >>> for proba in clf.stream(open("texts.txt").read().splitlines()):  # doctest: +SKIP
+            ...     print(proba.argmax(axis=1))
+        """
+        if chunk_size < 1:
+            raise ValueError(f"chunk_size={chunk_size} must be at least 1.")
+        truncated = total = 0
+        chunk: list[TextInput] = []
+        iterator = iter(texts)
+        # One bar for the whole stream (its length is unknown), not one per chunk.
+        with _progress_bar(None, enabled=_show_progress(self.show_progress_bar, _PROGRESS_MIN_BATCHES + 1)) as bar:
+            while True:
+                chunk.clear()
+                for item in iterator:
+                    chunk.append(item)
+                    if len(chunk) >= chunk_size:
+                        break
+                if not chunk:
+                    break
+                try:
+                    items, _ = as_text_list(chunk)
+                except TypeError as exc:
+                    raise TypeError(f"In the inputs from index {total} on: {exc}") from exc
+                logits, n = self._logits(items, bar)
+                truncated, total = truncated + n, total + len(items)
+                yield self._proba_from_logits(logits)
+        self._warn_truncated(truncated, total)
+
+    def records(self, proba: np.ndarray, *, threshold: float = 0.5) -> list[dict[str, Any]]:
+        """Flat output rows for ``proba`` (what ``t5cls predict`` writes), one per input.
+
+        Single-label: ``label``, ``score`` and ``proba_<label>`` per label; multi-label: ``labels``
+        (those at or above ``threshold``) and ``proba_<label>``; regression: ``value`` (or
+        ``value_<label>`` per output).
+        """
+        if self.problem_type == "regression":
+            if self.config.num_labels == 1:
+                return [{"value": float(row[0])} for row in proba]
+            return [{f"value_{name}": float(v) for name, v in zip(self.labels, row)} for row in proba]
+        predicted = self.labels_from_proba(proba, threshold=threshold)
+        rows = []
+        for labels, row in zip(predicted, proba):
+            head = {"labels": labels} if isinstance(labels, list) else {"label": labels, "score": float(row.max())}
+            rows.append({**head, **{f"proba_{name}": float(v) for name, v in zip(self.labels, row)}})
+        return rows
+
+
+__all__ = [
+    "Classifier",
+    "default_device",
+    "default_dtype",
+    "load_classifier",
+    "DEFAULT_BATCH_TOKENS",
+    "DEFAULT_CHUNK_SIZE",
+]
