@@ -7,7 +7,7 @@ encoder once per text and decodes all labels of a text as one tree. Both get the
 weights (t5-small or t5-base shapes), the same AG News texts and the same token budget per batch;
 the script asserts that both give the same log-likelihoods before it reports any time.
 
-    flock /tmp/t5cls-bench.lock python benchmarks/bench_scoring.py            # t5-small, 200 texts
+    flock /tmp/t5cls-bench.lock python benchmarks/bench_scoring.py --repeats 2   # t5-small, 200 texts
     python benchmarks/bench_scoring.py --size base --texts 100 --out table.md
 """
 
@@ -90,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", choices=sorted(SHAPES), default="small")
     parser.add_argument("--texts", type=int, default=200, help="AG News texts to score")
     parser.add_argument("--batch-tokens", type=int, default=8192, help="padded tokens per batch, both ways")
+    parser.add_argument("--repeats", type=int, default=1, help="time each way this many times, keep the best")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--out", type=Path, default=None, help="also write the markdown table here")
     args = parser.parse_args(argv)
@@ -107,26 +108,32 @@ def main(argv: list[str] | None = None) -> int:
 
     lines = [
         f"t5-{args.size} shapes, random weights, fp32; {len(texts)} AG News texts, template {TEMPLATE!r}, "
-        f"batch_tokens={args.batch_tokens}; {torch.get_num_threads()} torch threads, torch {torch.__version__}, "
+        f"batch_tokens={args.batch_tokens}, best of {args.repeats}; {torch.get_num_threads()} torch threads, torch {torch.__version__}, "
         f"{platform.machine()}, {date.today().isoformat()}",
         "",
-        "| labels | label tokens | per pair (s) | LabelScorer (s) | speedup | max abs diff |",
-        "|---|---|---|---|---|---|",
+        "| labels | label tokens | decoder positions per text (per pair / tree) | per pair (s) | LabelScorer (s) "
+        "| speedup | max abs diff |",
+        "|---|---|---|---:|---:|---:|---:|",
     ]
     for labels in (AG_NEWS_LABELS, TWENTY_LABELS):
         scorer = LabelScorer((model, tokenizer), labels=labels, template=TEMPLATE, batch_tokens=args.batch_tokens, show_progress_bar=False)
         # Warm up both paths (allocator, kernels) on a few texts.
         scorer.log_likelihoods(texts[:8])
         per_pair_log_likelihoods(model, tokenizer, prompts[:8], labels, batch_tokens=args.batch_tokens)
-        fast, fast_s = timed(lambda: scorer.log_likelihoods(texts))
-        slow, slow_s = timed(lambda: per_pair_log_likelihoods(model, tokenizer, prompts, labels, batch_tokens=args.batch_tokens))
+        fast_s = slow_s = float("inf")
+        for _ in range(args.repeats):  # best of N: other jobs on the machine only ever add time
+            fast, seconds = timed(lambda: scorer.log_likelihoods(texts))
+            fast_s = min(fast_s, seconds)
+            slow, seconds = timed(lambda: per_pair_log_likelihoods(model, tokenizer, prompts, labels, batch_tokens=args.batch_tokens))
+            slow_s = min(slow_s, seconds)
         diff = float(np.abs(fast - slow).max())
         if not diff <= TOLERANCE:
             sys.exit(f"log-likelihoods differ by {diff:.2e} (> {TOLERANCE}) for C={len(labels)}: the scorer is wrong.")
-        sizes = sorted({len(ids) for ids in tokenizer(labels, add_special_tokens=False)["input_ids"]})
+        sizes = [len(ids) for ids in tokenizer(labels, add_special_tokens=False)["input_ids"]]
+        per_pair_positions = len(labels) * (max(sizes) + 1)  # every label padded to the longest, + </s>
         lines.append(
-            f"| C={len(labels)} | {sizes[0]}-{sizes[-1]} (+ </s>) | {slow_s:.2f} | {fast_s:.2f} | "
-            f"{slow_s / fast_s:.1f}x | {diff:.1e} |"
+            f"| C={len(labels)} | {min(sizes)}-{max(sizes)} + </s> | {per_pair_positions} / {scorer.trie.num_nodes} | "
+            f"{slow_s:.2f} | {fast_s:.2f} | {slow_s / fast_s:.1f}x | {diff:.1e} |"
         )
         print(lines[-1], flush=True)
     table = "\n".join(lines)
