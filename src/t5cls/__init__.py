@@ -24,7 +24,9 @@ from .convert import from_t5  # noqa: E402
 from .inference import Classifier  # noqa: E402
 from .scoring import LabelScorer  # noqa: E402
 from .zero_shot import ZeroShotClassifier  # noqa: E402
+from .training import train  # noqa: E402
+from .evaluation import evaluate  # noqa: E402
 
 __version__ = "0.1.0"
 
-__all__ = ["T5ClassificationConfig", "T5ForClassification", "Classifier", "LabelScorer", "ZeroShotClassifier", "from_t5", "__version__"]
+__all__ = ["T5ClassificationConfig", "T5ForClassification", "Classifier", "LabelScorer", "ZeroShotClassifier", "from_t5", "train", "evaluate", "__version__"]
