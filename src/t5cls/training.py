@@ -17,6 +17,7 @@ DeepSpeed launches work unchanged (``torchrun`` / ``accelerate launch`` the same
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -29,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 from .data import (
-    MULTI_LABEL,
     REGRESSION,
     SINGLE_LABEL,
     TextInput,
@@ -158,8 +158,6 @@ def _is_path(src: Any) -> bool:
 
 def _existing_classifier(src: Any) -> Any:
     """``src`` loaded as a :class:`T5ForClassification` (fp32) when it is one already, else None."""
-    import json
-
     import torch
     from transformers import AutoConfig, PreTrainedModel
 
@@ -281,6 +279,76 @@ def _text2text_rows(tokenizer: Any, inputs: list[str], label_strings: list[str],
         {"input_ids": ids, "attention_mask": mask, "labels": target}
         for ids, mask, target in zip(encoded["input_ids"], encoded["attention_mask"], targets)
     ]
+
+
+# --------------------------------------------------------------------------------------------
+# Labelled data: reading, the label plan, tokenised rows
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Labelled:
+    texts: list[TextInput]
+    raw: list[Any]  # the label column as read
+    source: str  # names the data in messages
+    parsed: list[Any] | None = None  # see t5cls.data.parse_labels
+
+
+def _read_labelled(
+    data: Any, *, name: str, columns: list[str], text_column: str, text_pair_column: str | None, label_column: str
+) -> _Labelled:
+    source = str(data) if _is_path(data) else f"{name} data"
+    frame = load_frame(data, name=name, columns=columns)
+    texts = frame_texts(frame, source=source, text_column=text_column, text_pair_column=text_pair_column)
+    return _Labelled(texts=texts, raw=frame[label_column].tolist(), source=source)
+
+
+def _label_plan(
+    data: _Labelled, *, existing: Any, problem_type: str | None, labels: Sequence[str] | None,
+    separator: str | None, label_column: str,
+) -> tuple[str, list[str]]:
+    """The problem type and label names (id order) for training data; fills ``data.parsed``.
+
+    An existing classifier fixes both: its problem type, and its labels, which the data must use.
+    """
+    own = _existing_labels(existing) if existing is not None else None
+    if problem_type is None:
+        problem_type = existing.problem_type if existing is not None else infer_problem_type(data.raw, separator=separator)
+    if existing is not None and existing.problem_type != problem_type:
+        raise ValueError(
+            f"The classifier was built for {existing.problem_type}, but problem_type={problem_type!r}; "
+            "start from the T5 checkpoint instead."
+        )
+    if own is not None and labels is not None and [str(lab) for lab in labels] != own:
+        raise ValueError(
+            f"labels={list(labels)} differ from the classifier's own {own}; start from the T5 checkpoint to learn a new label set."
+        )
+    data.parsed = parse_labels(data.raw, problem_type=problem_type, separator=separator, source=data.source)
+    if problem_type == REGRESSION:
+        return problem_type, list(labels) if labels is not None else (own[:1] if own else [label_column])
+    try:
+        return problem_type, label_names(data.parsed, problem_type=problem_type, labels=labels or own, source=data.source)
+    except ValueError as exc:
+        if own is None or labels is not None:
+            raise
+        raise ValueError(f"{exc} The classifier was built for those labels; start from the T5 checkpoint to learn new ones.") from exc
+
+
+def _encode_rows(
+    data: _Labelled, *, tokenizer: Any, mode: str, problem_type: str, names: list[str], template: str | None, max_length: int
+) -> list[dict[str, Any]]:
+    if mode == "text2text":
+        return _text2text_rows(tokenizer, prompts(data.texts, template), [str(v) for v in data.parsed], max_length=max_length)
+    label2id = {name: i for i, name in enumerate(names)}
+    return _rows(tokenizer, data.texts, encode_labels(data.parsed, label2id, problem_type=problem_type), max_length=max_length)
+
+
+def _collator(tokenizer: Any, model: Any, mode: str) -> Any:
+    from transformers import DataCollatorForSeq2Seq, DataCollatorWithPadding
+
+    if mode == "text2text":
+        return DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100)
+    return DataCollatorWithPadding(tokenizer)
 
 
 # --------------------------------------------------------------------------------------------
@@ -515,39 +583,15 @@ def train(
 
     # ---- the data: every check a user can fail happens here, before anything is written -------
     columns = [text_column, label_column] + ([text_pair_column] if text_pair_column else [])
-    train_source = str(train) if _is_path(train) else "training data"
-    train_frame = load_frame(train, name="training", columns=columns)
-    train_texts = frame_texts(train_frame, source=train_source, text_column=text_column, text_pair_column=text_pair_column)
-    raw_labels = train_frame[label_column].tolist()
-
+    read = dict(columns=columns, text_column=text_column, text_pair_column=text_pair_column, label_column=label_column)
+    train_set = _read_labelled(train, name="training", **read)
     classifier = _existing_classifier(model_or_src)
-    existing = classifier.config if classifier is not None else None
-    if problem_type is None:
-        problem_type = existing.problem_type if existing is not None else infer_problem_type(raw_labels, separator=label_separator)
-    if existing is not None and existing.problem_type != problem_type:
-        raise ValueError(
-            f"The classifier {model_or_src if _is_path(model_or_src) else ''} was built for {existing.problem_type}, "
-            f"but problem_type={problem_type!r}; start from the T5 checkpoint instead."
-        )
-    parsed = parse_labels(raw_labels, problem_type=problem_type, separator=label_separator, source=train_source)
-    if problem_type == REGRESSION:
-        names = list(labels) if labels is not None else ([_existing_labels(existing)[0]] if existing is not None else [label_column])
-    else:
-        fixed = labels if labels is not None else (_existing_labels(existing) if existing is not None else None)
-        try:
-            names = label_names(parsed, problem_type=problem_type, labels=fixed, source=train_source)
-        except ValueError as exc:
-            if existing is None or labels is not None:
-                raise
-            raise ValueError(f"{exc} The classifier was built for those labels; start from the T5 checkpoint to learn new ones.") from exc
-    if existing is not None and labels is not None and list(labels) != _existing_labels(existing):
-        raise ValueError(
-            f"labels={list(labels)} differ from the classifier's own {_existing_labels(existing)}; "
-            "start from the T5 checkpoint to learn a new label set."
-        )
-
+    problem_type, names = _label_plan(
+        train_set, existing=classifier.config if classifier is not None else None, problem_type=problem_type,
+        labels=labels, separator=label_separator, label_column=label_column,
+    )
     if mode == "text2text":
-        if existing is not None:
+        if classifier is not None:
             raise ValueError(
                 "mode='text2text' fine-tunes a seq2seq T5 checkpoint (T5ForConditionalGeneration) on label strings; "
                 "the model given is a T5 classifier."
@@ -556,28 +600,16 @@ def train(
             raise ValueError(f"mode='text2text' supports single-label classification, not {problem_type}; use mode='classifier'.")
         template = template or (DEFAULT_PAIR_TEMPLATE if text_pair_column else DEFAULT_TEMPLATE)
         check_template(template, pairs=text_pair_column is not None)
-
-    eval_texts: list[TextInput] | None = None
-    eval_raw: list[Any] | None = None
-    eval_source = str(eval_data) if _is_path(eval_data) else "evaluation data"
+    eval_set = None
     if eval_data is not None:
-        eval_frame = load_frame(eval_data, name="evaluation", columns=columns)
-        eval_texts = frame_texts(eval_frame, source=eval_source, text_column=text_column, text_pair_column=text_pair_column)
-        eval_raw = eval_frame[label_column].tolist()
-        eval_parsed = parse_labels(eval_raw, problem_type=problem_type, separator=label_separator, source=eval_source)
+        eval_set = _read_labelled(eval_data, name="evaluation", **read)
+        eval_set.parsed = parse_labels(eval_set.raw, problem_type=problem_type, separator=label_separator, source=eval_set.source)
         if problem_type != REGRESSION:
-            check_known_labels(eval_parsed, names, source=eval_source)
+            check_known_labels(eval_set.parsed, names, source=eval_set.source)
 
     # ---- model, tokenizer, rows (a bad checkpoint still fails before anything is written) ------
     import torch
-    from transformers import (
-        DataCollatorForSeq2Seq,
-        DataCollatorWithPadding,
-        EarlyStoppingCallback,
-        PrinterCallback,
-        Trainer,
-        set_seed,
-    )
+    from transformers import EarlyStoppingCallback, PrinterCallback, Trainer, set_seed
 
     set_seed(seed)  # the new head and queries start the same way for the same seed
     tokenizer = _load_tokenizer(model_or_src, tokenizer)
@@ -585,22 +617,9 @@ def train(
         model_or_src, mode=mode, existing=classifier, problem_type=problem_type, labels=names,
         num_decoder_layers=num_decoder_layers, classifier_dropout=classifier_dropout,
     )
-    if mode == "text2text":
-        train_rows = _text2text_rows(tokenizer, prompts(train_texts, template), parsed, max_length=max_length)
-        eval_rows = (
-            _text2text_rows(tokenizer, prompts(eval_texts, template), [str(v) for v in eval_parsed], max_length=max_length)
-            if eval_texts is not None else None
-        )
-        collator = DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100)
-    else:
-        label2id = {name: i for i, name in enumerate(names)}
-        targets = encode_labels(parsed, label2id, problem_type=problem_type)
-        train_rows = _rows(tokenizer, train_texts, targets, max_length=max_length)
-        eval_rows = (
-            _rows(tokenizer, eval_texts, encode_labels(eval_parsed, label2id, problem_type=problem_type), max_length=max_length)
-            if eval_texts is not None else None
-        )
-        collator = DataCollatorWithPadding(tokenizer)
+    encode = dict(tokenizer=tokenizer, mode=mode, problem_type=problem_type, names=names, template=template, max_length=max_length)
+    train_rows = _encode_rows(train_set, **encode)
+    eval_rows = _encode_rows(eval_set, **encode) if eval_set is not None else None
 
     if bf16 is None:
         bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
@@ -643,7 +662,7 @@ def train(
         args=args,
         train_dataset=train_rows,
         eval_dataset=eval_rows,
-        data_collator=collator,
+        data_collator=_collator(tokenizer, model, mode),
         processing_class=tokenizer,
         compute_metrics=trainer_metrics(problem_type, names) if mode == "classifier" and eval_rows is not None else None,
         callbacks=[_log_callback(), *extra_callbacks],
@@ -666,17 +685,15 @@ def train(
 
     metrics = None
     if trainer.is_world_process_zero():
-        import json
-
         if mode == "text2text":
             (output_dir / TEXT2TEXT_FILE).write_text(json.dumps({"labels": names, "template": template}, indent=2) + "\n")
         plots = [LOSS_PLOT] if plot_loss_curve(trainer.state.log_history, output_dir / LOSS_PLOT) else []
-        if eval_texts is not None:
+        if eval_set is not None:
             # The final numbers come from the saved directory through the user-facing predictor:
             # what is reported is what Classifier(output_dir) does.
             predictor = load_predictor(output_dir, max_length=max_length)
             metrics, y_true, scores = evaluate_texts(
-                predictor, eval_texts, eval_raw, label_separator=label_separator, source=eval_source
+                predictor, eval_set.texts, eval_set.raw, label_separator=label_separator, source=eval_set.source
             )
             plots += write_eval_report(problem_type, metrics, y_true, scores, output_dir)
         report = {
@@ -684,7 +701,7 @@ def train(
             "problem_type": problem_type,
             "labels": names,
             "train": {
-                "data": train_source,
+                "data": train_set.source,
                 "examples": len(train_rows),
                 "global_step": trainer.state.global_step,
                 "epochs": epochs,
@@ -705,7 +722,7 @@ def train(
                 },
             },
             "eval": metrics,
-            "eval_data": eval_source if eval_data is not None else None,
+            "eval_data": eval_set.source if eval_set is not None else None,
             "log_history": trainer.state.log_history,
             "plots": plots,
         }
