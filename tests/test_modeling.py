@@ -170,3 +170,21 @@ def test_kept_weights_keep_their_t5_keys(source):
     assert {"shared.weight", "encoder.block.1.layer.1.DenseReluDense.wi_0.weight", "decoder.block.0.layer.1.EncDecAttention.q.weight",
             "decoder.final_layer_norm.weight", "query_embeddings.weight", "classifier.weight", "classifier.bias"} <= keys
     assert not any(k.startswith("decoder.block.1") or k.startswith("lm_head") for k in keys)
+
+
+def test_built_from_a_config_gets_t5_initialisation():
+    """From scratch (no checkpoint), every layer gets T5's scaled init, as transformers' T5 does."""
+    from transformers import T5ForConditionalGeneration
+
+    shape = dict(vocab_size=1000, d_model=256, d_kv=32, d_ff=512, num_layers=2, num_heads=8)
+    torch.manual_seed(0)
+    model = t5cls.T5ForClassification(t5cls.T5ClassificationConfig(**shape, num_labels=3))
+    reference = T5ForConditionalGeneration(tiny_t5_config(**shape, feed_forward_proj="relu"))
+    ours_decoder, their_decoder = model.decoder.block[0].layer, reference.decoder.block[0].layer
+    for name in ("0.SelfAttention.q", "0.SelfAttention.o", "1.EncDecAttention.k", "2.DenseReluDense.wi", "2.DenseReluDense.wo"):
+        ours = ours_decoder.get_submodule(name).weight.std().item()
+        theirs = their_decoder.get_submodule(name).weight.std().item()
+        assert ours == pytest.approx(theirs, rel=0.1), name
+    assert model.classifier.weight.std().item() == pytest.approx(256**-0.5, rel=0.1)
+    assert torch.count_nonzero(model.classifier.bias) == 0
+    assert model.query_embeddings.weight.std().item() == pytest.approx(1.0, rel=0.2)

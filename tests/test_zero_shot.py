@@ -139,10 +139,16 @@ def test_published_t5forclassification_checkpoint_as_nli_model(tmp_path, t5_toke
             assert got[label] == pytest.approx(expected[label], abs=ATOL)
 
 
-def test_published_checkpoint_without_label_names_is_a_clear_error(tmp_path, t5_tokenizer):
-    _published_checkpoint(tmp_path, t5_tokenizer, id2label=None)
-    with pytest.raises(ValueError, match="no entailment label"):
-        ZeroShotClassifier(tmp_path)
+def test_published_checkpoint_without_label_names_uses_mnli_order(tmp_path, t5_tokenizer, texts):
+    """The seed checkpoint's config names no labels; its order is MNLI's (REFERENCE.md §1)."""
+    named = tmp_path / "named"
+    unnamed = tmp_path / "unnamed"
+    named.mkdir()
+    unnamed.mkdir()
+    _published_checkpoint(named, t5_tokenizer, id2label={"0": "entailment", "1": "neutral", "2": "contradiction"})
+    _published_checkpoint(unnamed, t5_tokenizer, id2label=None)
+    expected = ZeroShotClassifier(named)(texts[:2], LABELS)
+    _assert_same(ZeroShotClassifier(unnamed)(texts[:2], LABELS), expected)
 
 
 # --- presets -------------------------------------------------------------------------------------

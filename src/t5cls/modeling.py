@@ -151,6 +151,15 @@ class T5ForClassification(T5PreTrainedModel):
 
         self.post_init()
 
+    def _initialize_weights(self, module: nn.Module, is_custom_code: bool = False) -> None:
+        # transformers treats any class outside its package as "custom code" and then skips every
+        # module whose own parameters are all initialised, which is vacuously true for modules with
+        # none (T5Attention, T5LayerFF, this model): T5's scaled init of the decoder layer, the
+        # queries and the head would never run, leaving std-1.0 weights. Our `_init_weights` uses
+        # `transformers.initialization`, which already leaves loaded weights alone, so the shortcut
+        # is not needed.
+        super()._initialize_weights(module, is_custom_code=False)
+
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
         super()._init_weights(module)
