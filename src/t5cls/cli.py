@@ -143,76 +143,6 @@ def _run_zero_shot(args: argparse.Namespace) -> int:
     return 0
 
 
-# --- score ---------------------------------------------------------------------------------
-
-
-def _add_score(subparsers: argparse._SubParsersAction) -> None:
-    from .inference import DEFAULT_BATCH_TOKENS
-
-    p = subparsers.add_parser(
-        "score",
-        help="Exact label probabilities from a seq2seq T5 (t5, flan-t5, mT5, UL2): no training, no new weights.",
-        description="For every row of INPUT, fill the template from the row's columns and score each label as "
-        "text: exact log P(label | prompt) summed over the label's tokens and </s>, the encoder run once per row. "
-        "Writes per row the template fields, the best label, each label's probability (p_LABEL) and the entropy "
-        "(nats), as JSON lines on stdout or to --output (.jsonl or .csv).",
-    )
-    p.add_argument("model", help="a seq2seq T5 checkpoint directory or hub id (T5ForConditionalGeneration)")
-    p.add_argument("input", help="a .txt (one text a line, field 'text'), .csv, .tsv, .jsonl or .parquet file")
-    p.add_argument("--labels", required=True, help="comma-separated labels, e.g. 'positive,negative'")
-    p.add_argument("--template", default="{text}", help="prompt with named fields = INPUT columns, e.g. 'sst2 sentence: {text}'")
-    p.add_argument("--normalize", default="sum", choices=["sum", "mean", "chars"], help="length normalisation (default: sum)")
-    p.add_argument("--calibrate", choices=["contextual", "domain_pmi"], help="calibration (default: none)")
-    p.add_argument("--mode", default="full", choices=["full", "first_token"], help="first_token: the classic one-step recipe")
-    p.add_argument("--output", "-o", help="a .jsonl or .csv file (default: JSON lines on stdout)")
-    p.add_argument("--batch-tokens", type=int, default=DEFAULT_BATCH_TOKENS, help="padded tokens per batch")
-    p.add_argument("--max-length", type=int, help="truncate prompts to this many tokens (default: the tokenizer's)")
-    p.add_argument("--device", help="e.g. cpu or cuda (default: cuda when available)")
-    p.add_argument("--dtype", help="e.g. float32 or bfloat16 (default: bf16 on CUDA, fp32 on CPU)")
-
-
-def _run_score(args: argparse.Namespace) -> int:
-    from scipy.stats import entropy
-
-    from .data import read_table, record_writer
-    from .scoring import LabelScorer, template_fields
-
-    # Input mistakes fail before the model loads.
-    fields = template_fields(args.template)
-    frame = read_table(args.input)
-    missing = [field for field in fields if field not in frame.columns]
-    if missing:
-        raise ValueError(
-            f"{args.input} has no column(s) {missing} for the template {args.template!r}; its columns are "
-            f"{list(map(str, frame.columns))}. Name the template fields after the columns."
-        )
-    rows = frame[fields].fillna("").astype(str).to_dict(orient="records")
-    scorer = LabelScorer(
-        args.model,
-        labels=_split_labels(args.labels),
-        template=args.template,
-        normalize=args.normalize,
-        calibrate=args.calibrate,
-        mode=args.mode,
-        device=args.device,
-        dtype=args.dtype,
-        batch_tokens=args.batch_tokens,
-        max_length=args.max_length,
-    )
-    proba = scorer.predict_proba(rows)
-    with record_writer(args.output) as write:
-        write(
-            row
-            | {"label": scorer.labels[int(p.argmax())]}
-            | {f"p_{label}": float(value) for label, value in zip(scorer.labels, p)}
-            | {"entropy": float(entropy(p))}
-            for row, p in zip(rows, proba)
-        )
-    if args.output and args.output != "-":
-        print(f"wrote {len(rows)} rows to {args.output}", file=sys.stderr)
-    return 0
-
-
 # --- serve ---------------------------------------------------------------------------------
 
 
@@ -382,6 +312,76 @@ def _run_bench(args: argparse.Namespace) -> int:
     print(format_report(report))
     if args.json:
         Path(args.json).write_text(json.dumps(report.to_dict(), indent=2), encoding="utf-8")
+    return 0
+
+
+# --- score ---------------------------------------------------------------------------------
+
+
+def _add_score(subparsers: argparse._SubParsersAction) -> None:
+    from .inference import DEFAULT_BATCH_TOKENS
+
+    p = subparsers.add_parser(
+        "score",
+        help="Exact label probabilities from a seq2seq T5 (t5, flan-t5, mT5, UL2): no training, no new weights.",
+        description="For every row of INPUT, fill the template from the row's columns and score each label as "
+        "text: exact log P(label | prompt) summed over the label's tokens and </s>, the encoder run once per row. "
+        "Writes per row the template fields, the best label, each label's probability (p_LABEL) and the entropy "
+        "(nats), as JSON lines on stdout or to --output (.jsonl or .csv).",
+    )
+    p.add_argument("model", help="a seq2seq T5 checkpoint directory or hub id (T5ForConditionalGeneration)")
+    p.add_argument("input", help="a .txt (one text a line, field 'text'), .csv, .tsv, .jsonl or .parquet file")
+    p.add_argument("--labels", required=True, help="comma-separated labels, e.g. 'positive,negative'")
+    p.add_argument("--template", default="{text}", help="prompt with named fields = INPUT columns, e.g. 'sst2 sentence: {text}'")
+    p.add_argument("--normalize", default="sum", choices=["sum", "mean", "chars"], help="length normalisation (default: sum)")
+    p.add_argument("--calibrate", choices=["contextual", "domain_pmi"], help="calibration (default: none)")
+    p.add_argument("--mode", default="full", choices=["full", "first_token"], help="first_token: the classic one-step recipe")
+    p.add_argument("--output", "-o", help="a .jsonl or .csv file (default: JSON lines on stdout)")
+    p.add_argument("--batch-tokens", type=int, default=DEFAULT_BATCH_TOKENS, help="padded tokens per batch")
+    p.add_argument("--max-length", type=int, help="truncate prompts to this many tokens (default: the tokenizer's)")
+    p.add_argument("--device", help="e.g. cpu or cuda (default: cuda when available)")
+    p.add_argument("--dtype", help="e.g. float32 or bfloat16 (default: bf16 on CUDA, fp32 on CPU)")
+
+
+def _run_score(args: argparse.Namespace) -> int:
+    from scipy.stats import entropy
+
+    from .data import read_table, record_writer
+    from .scoring import LabelScorer, template_fields
+
+    # Input mistakes fail before the model loads.
+    fields = template_fields(args.template)
+    frame = read_table(args.input)
+    missing = [field for field in fields if field not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"{args.input} has no column(s) {missing} for the template {args.template!r}; its columns are "
+            f"{list(map(str, frame.columns))}. Name the template fields after the columns."
+        )
+    rows = frame[fields].fillna("").astype(str).to_dict(orient="records")
+    scorer = LabelScorer(
+        args.model,
+        labels=_split_labels(args.labels),
+        template=args.template,
+        normalize=args.normalize,
+        calibrate=args.calibrate,
+        mode=args.mode,
+        device=args.device,
+        dtype=args.dtype,
+        batch_tokens=args.batch_tokens,
+        max_length=args.max_length,
+    )
+    proba = scorer.predict_proba(rows)
+    with record_writer(args.output) as write:
+        write(
+            row
+            | {"label": scorer.labels[int(p.argmax())]}
+            | {f"p_{label}": float(value) for label, value in zip(scorer.labels, p)}
+            | {"entropy": float(entropy(p))}
+            for row, p in zip(rows, proba)
+        )
+    if args.output and args.output != "-":
+        print(f"wrote {len(rows)} rows to {args.output}", file=sys.stderr)
     return 0
 
 
@@ -602,16 +602,16 @@ def _run_demo(args: argparse.Namespace) -> int:
 
 Command = tuple[str, Callable[[argparse._SubParsersAction], None], Callable[[argparse.Namespace], int]]
 COMMANDS: list[Command] = [
+    ("demo", _add_demo, _run_demo),
     ("convert", _add_convert, _run_convert),
-    ("zero-shot", _add_zero_shot, _run_zero_shot),
-    ("score", _add_score, _run_score),
-    ("serve", _add_serve, _run_serve),
-    ("predict", _add_predict, _run_predict),
-    ("export", _add_export, _run_export),
-    ("bench", _add_bench, _run_bench),
     ("train", _add_train, _run_train),
     ("evaluate", _add_evaluate, _run_evaluate),
-    ("demo", _add_demo, _run_demo),
+    ("predict", _add_predict, _run_predict),
+    ("score", _add_score, _run_score),
+    ("zero-shot", _add_zero_shot, _run_zero_shot),
+    ("export", _add_export, _run_export),
+    ("serve", _add_serve, _run_serve),
+    ("bench", _add_bench, _run_bench),
 ]
 
 
@@ -629,6 +629,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if not sys.stderr.isatty():
+        # transformers and the hub draw progress bars on stderr even when it is a file or a pipe,
+        # which buries the one-line errors and the output people parse.
+        from huggingface_hub.utils import disable_progress_bars
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
+        disable_progress_bars()
     run = {name: run for name, _, run in COMMANDS}[args.command]
     try:
         return run(args)
