@@ -20,6 +20,7 @@ from safetensors import safe_open
 from transformers import PreTrainedModel
 
 from .configuration import PROBLEM_TYPES, T5ClassificationConfig
+from .data import check_labels
 from .modeling import T5ForClassification, published_format
 
 logger = logging.getLogger(__name__)
@@ -192,13 +193,7 @@ def _label_maps(
     labels: Sequence[str] | None, num_labels: int | None, problem_type: str
 ) -> tuple[dict[int, str], int]:
     if labels is not None:
-        labels = list(labels)
-        bad = [lab for lab in labels if not isinstance(lab, str) or not lab.strip()]
-        if bad:
-            raise ValueError(f"labels must be non-empty strings; got {bad!r}.")
-        dupes = sorted({lab for lab in labels if labels.count(lab) > 1})
-        if dupes:
-            raise ValueError(f"labels must be unique; {dupes} appear more than once.")
+        labels = check_labels(labels)
         if num_labels is not None and num_labels != len(labels):
             raise ValueError(
                 f"num_labels={num_labels} disagrees with the {len(labels)} labels given {labels}; pass one or the other."

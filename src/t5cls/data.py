@@ -91,6 +91,37 @@ def batches(lengths: Sequence[int], *, batch_tokens: int, max_batch_size: int | 
     return result
 
 
+def check_labels(labels: Any, *, name: str = "labels", example: str = "['positive', 'negative']") -> list[str]:
+    """Validate a list of label names: strings, non-empty, each given once.
+
+    Args:
+        labels: the label names.
+        name: what the caller calls them, for the messages ("labels", "candidate labels").
+        example: a valid value to show in the messages.
+
+    Returns:
+        The labels as a list.
+
+    Raises:
+        TypeError: not a list, or an item that is not a string.
+        ValueError: no labels, a blank label, or a label given twice.
+    """
+    if isinstance(labels, str) or not isinstance(labels, Sequence):
+        raise TypeError(f"{name} must be a list of strings, e.g. {example}, got {labels!r}.")
+    labels = list(labels)
+    if not labels:
+        raise ValueError(f"No {name}: the list is empty; pass at least one, e.g. {example}.")
+    not_strings = [label for label in labels if not isinstance(label, str)]
+    if not_strings:
+        raise TypeError(f"{name} must be strings; got {not_strings!r}.")
+    if any(not label.strip() for label in labels):
+        raise ValueError(f"{name} must be non-empty strings; got {labels!r}.")
+    duplicates = sorted({label for label in labels if labels.count(label) > 1})
+    if duplicates:
+        raise ValueError(f"{name} must be unique; {duplicates} appear more than once (duplicates) in {labels!r}.")
+    return labels
+
+
 def padding_share(lengths: Sequence[int], groups: Iterable[Sequence[int]]) -> float:
     """Padding tokens as a share of all processed tokens when ``groups`` are padded to their longest."""
     processed = real = 0
@@ -151,7 +182,7 @@ def require_columns(frame: pd.DataFrame, columns: Sequence[str], *, source: str)
         )
 
 
-__all__ = ["as_text_list", "batches", "padding_share", "read_table", "require_columns", "TextInput"]
+__all__ = ["as_text_list", "batches", "check_labels", "padding_share", "read_table", "require_columns", "TextInput"]
 
 
 # --------------------------------------------------------------------------------------------

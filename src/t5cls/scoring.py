@@ -52,7 +52,7 @@ from .calibration import (
     fill_fields,
 )
 from .configuration import T5ClassificationConfig
-from .data import batches
+from .data import batches, check_labels
 from .inference import DEFAULT_BATCH_TOKENS, default_device, default_dtype
 from .modeling import published_format
 
@@ -247,21 +247,6 @@ def length_normalize(log_likelihoods: np.ndarray, lengths: Sequence[float]) -> n
     return np.asarray(log_likelihoods, dtype=np.float64) / np.asarray(lengths, dtype=np.float64)[None, :]
 
 
-def _check_labels(labels: Any) -> list[str]:
-    if isinstance(labels, str) or not isinstance(labels, Sequence):
-        raise TypeError(f"labels must be a list of strings, e.g. ['positive', 'negative'], got {labels!r}.")
-    labels = list(labels)
-    bad = [label for label in labels if not isinstance(label, str) or not label.strip()]
-    if bad:
-        raise ValueError(f"labels must be non-empty strings; got {bad!r} in {labels!r}.")
-    duplicates = sorted({label for label in labels if labels.count(label) > 1})
-    if duplicates:
-        raise ValueError(f"labels has duplicates {duplicates}; give each label once.")
-    if not labels:
-        raise ValueError("labels is empty; pass the candidate labels, e.g. ['positive', 'negative'].")
-    return labels
-
-
 def _check_choice(name: str, value: Any, choices: Sequence[Any]) -> Any:
     if value not in choices:
         raise ValueError(f"{name}={value!r} is not one of {tuple(choices)}.")
@@ -383,7 +368,7 @@ class LabelScorer:
         max_length: int | None = None,
         show_progress_bar: bool = True,
     ):
-        self.labels = _check_labels(labels)
+        self.labels = check_labels(labels)
         self.template = template
         self.fields = template_fields(template)
         self.normalize = _check_choice("normalize", normalize, NORMALIZATIONS)

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel
 
-from .data import as_text_list
+from .data import as_text_list, check_labels
 from .inference import DEFAULT_BATCH_TOKENS, Classifier, default_device, default_dtype
 from .modeling import T5ForClassification, published_format
 
@@ -88,23 +88,10 @@ def parse_labels(candidate_labels: Any) -> list[str]:
     """
     if isinstance(candidate_labels, str):
         labels = [part.strip() for part in candidate_labels.split(",") if part.strip()]
-    elif isinstance(candidate_labels, Sequence):
-        labels = list(candidate_labels)
-        bad = [label for label in labels if not isinstance(label, str)]
-        if bad:
-            raise TypeError(f"candidate labels must be strings; got {bad!r}.")
-        if any(not label.strip() for label in labels):
-            raise ValueError(f"candidate labels must be non-empty strings; got {labels!r}.")
-    else:
-        raise TypeError(
-            f"candidate_labels must be a list of strings or a comma-separated string, got {type(candidate_labels).__name__}."
-        )
-    if not labels:
-        raise ValueError(f"No candidate labels in {candidate_labels!r}; pass at least one, e.g. ['sports', 'politics'].")
-    dupes = sorted({label for label in labels if labels.count(label) > 1})
-    if dupes:
-        raise ValueError(f"candidate labels must be unique; {dupes} appear more than once in {labels!r}.")
-    return labels
+        if not labels:
+            raise ValueError(f"No candidate labels in {candidate_labels!r}; pass at least one, e.g. ['sports', 'politics'].")
+        candidate_labels = labels
+    return check_labels(candidate_labels, name="candidate labels", example="['sports', 'politics']")
 
 
 def check_template(template: str) -> None:
