@@ -144,6 +144,18 @@ def test_sdpa_and_eager_agree(source, tmp_path):
     torch.testing.assert_close(outputs["sdpa"], outputs["eager"], atol=ATOL, rtol=0)
 
 
+def test_set_attn_implementation_reaches_the_query_decoder(source):
+    model = _classifier(source, labels=["a", "b", "c"], problem_type="multi_label_classification")
+    input_ids, attention_mask = _inputs()
+    with torch.no_grad():
+        sdpa = model(input_ids=input_ids, attention_mask=attention_mask).logits
+        model.set_attn_implementation("eager")
+        eager = model(input_ids=input_ids, attention_mask=attention_mask).logits
+    attention = model.decoder.block[0].layer[0].SelfAttention
+    assert attention.config._attn_implementation == "eager" == model.encoder.config._attn_implementation
+    torch.testing.assert_close(eager, sdpa, atol=ATOL, rtol=0)
+
+
 def test_gradient_checkpointing_gives_the_same_gradients(source):
     model = _classifier(source, labels=["a", "b"])
     model.train()

@@ -171,6 +171,14 @@ class T5ForClassification(T5PreTrainedModel):
             init.normal_(module.classifier.weight, mean=0.0, std=factor * self.config.d_model**-0.5)
             init.zeros_(module.classifier.bias)
 
+    def set_attn_implementation(self, attn_implementation: str | dict) -> None:
+        """Switch attention backends (``"sdpa"``, ``"eager"``, ...), the query decoder's included."""
+        super().set_attn_implementation(attn_implementation)
+        if hasattr(self, "decoder"):
+            # The query decoder holds its own config copy (is_decoder=True); transformers only visits
+            # the configs of PreTrainedModel submodules.
+            self.decoder.config._attn_implementation = self.config._attn_implementation
+
     def get_input_embeddings(self) -> nn.Embedding:
         return self.shared
 
