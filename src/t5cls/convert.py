@@ -11,7 +11,10 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable, Iterable, Sequence
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -550,8 +553,33 @@ __all__: Iterable[str] = [
     "load_foreign",
     "count_parameters",
     "save_classifier",
+    "staged_directory",
     "load_source_tokenizer",
 ]
+
+
+@contextmanager
+def staged_directory(out: str | os.PathLike, *, overwrite: bool = False) -> Iterator[Path]:
+    """Write into a temporary sibling of ``out``, moved into place only if the block succeeds.
+
+    A failure (an exception, Ctrl-C) leaves nothing at ``out`` and no staging directory behind.
+
+    Raises:
+        FileExistsError: ``out`` exists and is not empty, and ``overwrite`` is false.
+    """
+    out = Path(out)
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise FileExistsError(f"Output directory {str(out)!r} exists and is not empty; pass overwrite=True (--overwrite) or pick another.")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        yield staging
+        if out.exists():
+            shutil.rmtree(out)
+        staging.rename(out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
 
 
 def save_classifier(model: T5ForClassification, out: str | os.PathLike, *, tokenizer: Any = None, overwrite: bool = False) -> Path:
@@ -560,25 +588,11 @@ def save_classifier(model: T5ForClassification, out: str | os.PathLike, *, token
     Raises:
         FileExistsError: ``out`` exists and is not empty, and ``overwrite`` is false.
     """
-    import shutil
-    import tempfile
-
-    out = Path(out)
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise FileExistsError(f"Output directory {str(out)!r} exists and is not empty; pass overwrite=True (--overwrite) or pick another.")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with staged_directory(out, overwrite=overwrite) as staging:
         model.save_pretrained(staging)
         if tokenizer is not None:
             tokenizer.save_pretrained(staging)
-        if out.exists():
-            shutil.rmtree(out)
-        staging.rename(out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return out
+    return Path(out)
 
 
 def load_source_tokenizer(src: Any) -> Any:

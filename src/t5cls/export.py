@@ -14,8 +14,6 @@ Runtime's 5x (t5-small FFN shapes, 2 threads).
 from __future__ import annotations
 
 import logging
-import shutil
-import tempfile
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +21,8 @@ from typing import Any
 
 import torch
 from transformers import PreTrainedModel
+
+from .convert import staged_directory
 
 logger = logging.getLogger(__name__)
 
@@ -41,23 +41,6 @@ class _LogitsOnly(torch.nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return self.model(input_ids=input_ids, attention_mask=attention_mask).logits  # (batch, num_labels)
-
-
-@contextmanager
-def _staging_dir(out: Path, *, overwrite: bool):
-    """Write into a temporary sibling of ``out`` and move it into place only when all went well."""
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise FileExistsError(f"Output directory {str(out)!r} exists and is not empty; pass overwrite=True (--overwrite) or pick another.")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        yield staging
-        if out.exists():
-            shutil.rmtree(out)
-        staging.rename(out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
 
 
 @contextmanager
@@ -127,7 +110,7 @@ def export_onnx(
 
             tokenizer = AutoTokenizer.from_pretrained(model) if Path(model, "config.json").is_file() else None
         model = load_classifier(model, device=torch.device("cpu"), dtype=torch.float32)
-    with _staging_dir(out, overwrite=overwrite) as staging:
+    with staged_directory(out, overwrite=overwrite) as staging:
         _export_graph(model, staging / ONNX_FILE, opset=opset)
         if int8:
             quantize_int8(staging / ONNX_FILE, staging / ONNX_INT8_FILE)
