@@ -206,6 +206,11 @@ def test_create_app_refuses_what_it_cannot_serve(tmp_path):
     (tmp_path / "config.json").write_text('{"model_type": "bert", "architectures": ["BertModel"]}')
     with pytest.raises(ValueError, match="holds a 'bert' model"):
         create_app(tmp_path)
+    # What `t5cls export` writes: config, tokenizer and model.onnx, no torch weights.
+    (tmp_path / "config.json").write_text('{"model_type": "t5cls", "architectures": ["T5ForClassification"]}')
+    (tmp_path / "model.onnx").write_bytes(b"")
+    with pytest.raises(ValueError, match="is an ONNX export"):
+        create_app(tmp_path)
 
 
 def test_create_app_refuses_bad_limits(tiny_classifier_dir):

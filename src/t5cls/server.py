@@ -90,6 +90,11 @@ def inspect_model_dir(model_dir: str | Path) -> ModelInfo:
     config = json.loads(config_file.read_text())
     model_type = str(config.get("model_type"))
     architectures = config.get("architectures") or []
+    if model_type == "t5cls" and not any(path.glob("*.safetensors")) and (path / "model.onnx").is_file():
+        raise ValueError(
+            f"{str(model_dir)!r} is an ONNX export (model.onnx, no torch weights); t5cls serve runs the torch "
+            "model: pass the classifier directory it was exported from."
+        )
     if model_type == "t5cls" or published_format(path) is not None:
         id2label = config.get("id2label") or {}
         labels = [str(id2label[k]) for k in sorted(id2label, key=int)]
