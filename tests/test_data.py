@@ -54,14 +54,19 @@ def test_batches_respect_the_budget_longest_first():
         batches([1], batch_tokens=0)
 
 
-def _brute_force_cost(sizes, budget, batch_cost):
+def _plan_cost(groups, batch_cost, padding_cost):
+    """padding_cost * padding tokens + batch_cost per batch, for groups of sizes."""
+    return sum(padding_cost * (len(g) * max(g) - sum(g)) + batch_cost for g in groups)
+
+
+def _brute_force_cost(sizes, budget, batch_cost, padding_cost=1.0):
     """Cheapest split of the longest-first sizes into contiguous batches (exhaustive)."""
     n, best = len(sizes), float("inf")
     for cuts in itertools.product([0, 1], repeat=n - 1):
         bounds = [0] + [i + 1 for i, c in enumerate(cuts) if c] + [n]
         groups = [sizes[a:b] for a, b in zip(bounds, bounds[1:])]
         if all(len(g) == 1 or len(g) * g[0] <= budget for g in groups):
-            best = min(best, sum(len(g) * g[0] + batch_cost for g in groups))
+            best = min(best, _plan_cost(groups, batch_cost, padding_cost))
     return best
 
 
@@ -71,11 +76,17 @@ def test_min_padding_batches_is_optimal_and_within_budget(seed):
 
     rng = random.Random(seed)
     lengths = [rng.randint(1, 40) for _ in range(11)]
-    for budget, batch_cost in [(60, 0), (60, 16), (100, 50), (30, 8)]:
-        groups = min_padding_batches(lengths, batch_tokens=budget, batch_cost=batch_cost)
+    for budget, batch_cost, padding_cost in [(60, 0, 1.0), (60, 16, 1.0), (100, 50, 1.0), (30, 8, 1.0), (100, 16, 0.25), (60, 8, 0.0)]:
+        groups = min_padding_batches(lengths, batch_tokens=budget, batch_cost=batch_cost, padding_cost=padding_cost)
         _check_plan(lengths, groups, budget)
-        cost = sum(len(g) * max(lengths[i] for i in g) + batch_cost for g in groups)
-        assert cost == _brute_force_cost(sorted(lengths, reverse=True), budget, batch_cost)
+        cost = _plan_cost([[lengths[i] for i in g] for g in groups], batch_cost, padding_cost)
+        assert cost == pytest.approx(_brute_force_cost(sorted(lengths, reverse=True), budget, batch_cost, padding_cost))
+
+
+def test_cheap_padding_keeps_batches_whole():
+    lengths = [60, 5, 5, 5, 5, 5, 5, 5]  # one long text among short ones: padding decides
+    assert len(min_padding_batches(lengths, batch_tokens=4096)) == 2
+    assert min_padding_batches(lengths, batch_tokens=4096, padding_cost=0.1) == [[0, 1, 2, 3, 4, 5, 6, 7]]
 
 
 def test_min_padding_batches_edges():
@@ -84,6 +95,8 @@ def test_min_padding_batches_edges():
     assert all(len(g) <= 2 for g in min_padding_batches([3] * 7, batch_tokens=100, max_batch_size=2))
     with pytest.raises(ValueError, match="batch_tokens"):
         min_padding_batches([1], batch_tokens=0)
+    with pytest.raises(ValueError, match="padding_cost=-1"):
+        min_padding_batches([1], batch_tokens=8, padding_cost=-1)
 
 
 @needs_shared

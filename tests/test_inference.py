@@ -46,6 +46,20 @@ def test_logits_match_the_model_run_one_text_at_a_time(clf, t5_tokenizer, texts)
     np.testing.assert_allclose(clf.logits(texts), expected, atol=1e-5, rtol=0)
 
 
+def test_packed_encoder_gives_what_the_padded_transformers_encoder_gives(clf, texts):
+    from t5cls.inference import PACKED_PADDING_COST
+
+    assert clf._padding_cost() == PACKED_PADDING_COST  # batches stay large: padding costs little
+    packed = clf.logits(texts)
+    clf.model.use_packed_encoder = False
+    try:
+        assert clf._padding_cost() == 1.0
+        padded = clf.logits(texts)
+    finally:
+        clf.model.use_packed_encoder = True
+    np.testing.assert_allclose(packed, padded, atol=1e-5, rtol=0)
+
+
 def test_call_matches_transformers_pipeline(clf, t5_tokenizer, texts):
     from transformers import pipeline
 
@@ -137,6 +151,7 @@ def test_any_transformers_sequence_classifier_works(t5_tokenizer, texts):
     clf = Classifier(model, t5_tokenizer, batch_tokens=256)
     np.testing.assert_allclose(clf.logits(texts[:6]), _one_by_one(model, t5_tokenizer, texts[:6]), atol=1e-5, rtol=0)
     assert clf.labels == ["LABEL_0", "LABEL_1"]
+    assert clf._padding_cost() == 1.0  # pads every layer: padding costs what a real token costs
 
 
 @pytest.fixture(scope="module")

@@ -312,6 +312,11 @@ def test_serve_cli_finishes_in_flight_requests_on_sigterm(tiny_classifier_dir, c
             except httpx.TransportError:
                 time.sleep(0.2)
 
+        model = httpx.get(f"{url}/v1/model", timeout=5).json()
+        if os.name == "posix" and "OMP_WAIT_POLICY" not in os.environ:
+            # The CLI restarted itself so that idle model threads sleep, and then uses every core.
+            assert model["openmp_wait_policy"] == "PASSIVE" and model["threads"] == os.cpu_count(), model
+
         def post(text: str) -> httpx.Response:
             return httpx.post(f"{url}/v1/classify", json={"inputs": text}, timeout=60)
 

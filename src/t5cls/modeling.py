@@ -7,8 +7,12 @@ pooled vector to class logits. Layer names are transformers' own (``encoder.bloc
 ``decoder.block.0...``), so pretrained T5 weights keep their keys and everything transformers
 does for T5 (SDPA, gradient checkpointing, device maps, FSDP wrapping) applies unchanged.
 
-This module is copied next to the weights by ``save_pretrained`` (``trust_remote_code``); it may
-import only torch, transformers, the standard library and ``.configuration``.
+In evaluation, the encoder runs on real tokens only (``.packed``), which gives the same outputs as
+transformers' padded forward for less work; set ``model.use_packed_encoder = False`` to turn it off.
+
+This module is copied next to the weights by ``save_pretrained`` (``trust_remote_code``), with the
+files it imports relatively; it may import only torch, transformers, the standard library,
+``.configuration`` and ``.packed``.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.models.t5.modeling_t5 import T5Block, T5LayerNorm, T5PreTrainedModel, T5Stack
 
 from .configuration import T5ClassificationConfig
+from .packed import can_pack, packed_encoder_forward
 
 
 def published_format(path: Any) -> str | None:
@@ -130,6 +135,8 @@ class T5ForClassification(T5PreTrainedModel):
     base_model_prefix = "t5cls"
     _tied_weights_keys = {"encoder.embed_tokens.weight": "shared.weight"}
     _keys_to_ignore_on_load_unexpected = None
+    # Evaluation runs the encoder on real tokens only when it computes the same (see .packed).
+    use_packed_encoder = True
 
     def __init__(self, config: T5ClassificationConfig):
         super().__init__(config)
@@ -249,14 +256,20 @@ class T5ForClassification(T5PreTrainedModel):
         # Trainer / PEFT pass extra keys (e.g. num_items_in_batch) that an encoder classifier ignores.
         kwargs.pop("num_items_in_batch", None)
         kwargs.pop("token_type_ids", None)
-        encoder_outputs = self.encoder(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            inputs_embeds=inputs_embeds,
-            output_hidden_states=output_hidden_states,
-            output_attentions=output_attentions,
-        )
-        pooled = self.dropout(self.pool(encoder_outputs.last_hidden_state, attention_mask))
+        hidden_states = attentions = None
+        if self._packed_encoder_applies(output_hidden_states, output_attentions):
+            last_hidden_state = packed_encoder_forward(self.encoder, input_ids, attention_mask, inputs_embeds)
+        else:
+            encoder_outputs = self.encoder(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                inputs_embeds=inputs_embeds,
+                output_hidden_states=output_hidden_states,
+                output_attentions=output_attentions,
+            )
+            last_hidden_state = encoder_outputs.last_hidden_state
+            hidden_states, attentions = encoder_outputs.hidden_states, encoder_outputs.attentions
+        pooled = self.dropout(self.pool(last_hidden_state, attention_mask))
         if pooled.dim() == 3 and self.config.problem_type == "multi_label_classification":
             # One query per label, one score per label.
             logits = (pooled * self.classifier.weight).sum(dim=-1) + self.classifier.bias  # (batch, num_labels)
@@ -269,12 +282,20 @@ class T5ForClassification(T5PreTrainedModel):
         output = SequenceClassifierOutput(
             loss=loss,
             logits=logits,
-            hidden_states=encoder_outputs.hidden_states,
-            attentions=encoder_outputs.attentions,
+            hidden_states=hidden_states,
+            attentions=attentions,
         )
         if return_dict is False:
             return output.to_tuple()
         return output
+
+    def _packed_encoder_applies(self, output_hidden_states: bool | None, output_attentions: bool | None) -> bool:
+        # Per-layer outputs exist only in transformers' own forward.
+        wants_hidden = self.config.output_hidden_states if output_hidden_states is None else output_hidden_states
+        wants_attentions = self.config.output_attentions if output_attentions is None else output_attentions
+        if wants_hidden or wants_attentions:
+            return False
+        return self.use_packed_encoder and can_pack(self.encoder, dtype=self.encoder.embed_tokens.weight.dtype)
 
     def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Cross-entropy, binary cross-entropy or MSE, following ``config.problem_type``."""

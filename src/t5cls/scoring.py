@@ -55,6 +55,7 @@ from .configuration import T5ClassificationConfig
 from .data import batches, check_labels
 from .inference import DEFAULT_BATCH_TOKENS, default_device, default_dtype
 from .modeling import published_format
+from .runtime import tune_malloc
 
 logger = logging.getLogger(__name__)
 
@@ -382,6 +383,8 @@ class LabelScorer:
         self.show_progress_bar = show_progress_bar
 
         self.device = default_device(device)
+        if self.device.type == "cpu":
+            tune_malloc()  # see t5cls.runtime
         if isinstance(model, tuple) and len(model) == 2 and tokenizer is None:
             model, tokenizer = model
         if isinstance(model, (str, Path)):

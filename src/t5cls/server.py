@@ -290,6 +290,9 @@ class _Service:
             tokenizer, model = self._load_scorer_model()
         self.chars_per_token = _chars_per_token(tokenizer)
         self.description = _describe(self.info, model)
+        self.description.update(
+            threads=s.threads or torch.get_num_threads(), openmp_wait_policy=os.environ.get("OMP_WAIT_POLICY", "default")
+        )
         if self.classifier is not None:
             self.description.update(
                 labels=list(self.classifier.labels), problem_type=model.config.problem_type, max_length=self.max_length
@@ -404,17 +407,22 @@ class _Service:
 
 
 def default_threads(device: str | None = None) -> int | None:
-    """Model threads for ``t5cls serve``: on CPU, all cores but one, which is left to HTTP handling.
+    """Model threads for ``t5cls serve`` on CPU: all cores when idle OpenMP threads sleep, else all but one.
 
-    Model threads that share cores with the event loop (and with each other's spin-waits) make
-    small model calls many times slower under concurrent load; on a GPU torch's CPU threads barely
+    ``t5cls serve`` runs with ``OMP_WAIT_POLICY=PASSIVE`` (see :mod:`t5cls.runtime`): idle model
+    threads sleep, so the event loop gets a core whenever it needs one and the model can use them
+    all. With spinning threads (the OpenMP default, e.g. ``create_app`` in a process of your own),
+    model threads that share a core with the event loop make model calls many times slower under
+    concurrent load, so one core is left to HTTP handling. On a GPU, torch's CPU threads barely
     matter and are left alone (None).
     """
     from .inference import default_device
+    from .runtime import openmp_is_passive
 
     if default_device(device).type != "cpu":
         return None
-    return max(1, (os.cpu_count() or 1) - 1)
+    cores = os.cpu_count() or 1
+    return cores if openmp_is_passive() else max(1, cores - 1)
 
 
 def _chars(item: str | tuple[str, ...]) -> int:
