@@ -166,16 +166,14 @@ def _add_serve(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-body-bytes", type=int, help="largest request body (default 1048576)")
     p.add_argument("--device", help="e.g. cpu or cuda (default: cuda when available)")
     p.add_argument("--dtype", help="e.g. float32 or bfloat16 (default: bf16 on CUDA, fp32 on CPU)")
-    p.add_argument("--threads", type=int, help="torch threads for the model (default on CPU: all cores, with idle threads sleeping; see t5cls.runtime)")
+    p.add_argument("--threads", type=int, help="torch threads for the model (default: torch's, i.e. the CPU cores)")
     p.add_argument("--limit-concurrency", type=int, help="answer 503 above this many connections/requests in flight (default 1024)")
     p.add_argument("--no-access-log", action="store_true", help="do not log every request")
 
 
 def _run_serve(args: argparse.Namespace) -> int:
-    from .server import default_threads, serve
+    from .server import serve
 
-    if args.threads is None:
-        args.threads = default_threads(args.device)
     names = (
         "device", "dtype", "max_batch_tokens", "max_wait_ms", "max_batch_size", "max_inputs", "max_chars",
         "max_body_bytes", "limit_concurrency", "threads",
@@ -624,15 +622,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _on_cpu(device: str | None) -> bool:
-    from .inference import default_device
-
-    try:
-        return default_device(device).type == "cpu"
-    except RuntimeError:  # a malformed --device: the command itself reports it
-        return False
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``t5cls`` console script; returns the exit status."""
     parser = build_parser()
@@ -646,11 +635,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         transformers_logging.disable_progress_bar()
         disable_progress_bars()
-    if argv is None and args.command == "serve" and _on_cpu(args.device):
-        # Only when run as a program (not main([...]) from Python): exec replaces the process.
-        from .runtime import relaunch_with_passive_openmp
-
-        relaunch_with_passive_openmp()  # returns when OMP_WAIT_POLICY is already set
     run = {name: run for name, _, run in COMMANDS}[args.command]
     try:
         return run(args)

@@ -24,10 +24,10 @@ import numpy as np
 import torch
 from transformers import AutoConfig, AutoTokenizer, PreTrainedModel
 
+from .allocator import tune_malloc
 from .configuration import T5ClassificationConfig
 from .data import TextInput, as_text_list, min_padding_batches
 from .modeling import T5ForClassification, published_format
-from .runtime import tune_malloc
 
 logger = logging.getLogger(__name__)
 

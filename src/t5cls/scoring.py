@@ -43,6 +43,7 @@ from tqdm.auto import tqdm
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, PreTrainedModel
 from transformers.masking_utils import create_bidirectional_mask
 
+from .allocator import tune_malloc
 from .calibration import (
     CONTENT_FREE_INPUTS,
     check_calibration,
@@ -55,7 +56,6 @@ from .configuration import T5ClassificationConfig
 from .data import batches, check_labels
 from .inference import DEFAULT_BATCH_TOKENS, default_device, default_dtype
 from .modeling import published_format
-from .runtime import tune_malloc
 
 logger = logging.getLogger(__name__)
 
@@ -384,7 +384,7 @@ class LabelScorer:
 
         self.device = default_device(device)
         if self.device.type == "cpu":
-            tune_malloc()  # see t5cls.runtime
+            tune_malloc()  # see t5cls.allocator
         if isinstance(model, tuple) and len(model) == 2 and tokenizer is None:
             model, tokenizer = model
         if isinstance(model, (str, Path)):
