@@ -270,7 +270,7 @@ def test_cli_convert_writes_a_loadable_classifier(tiny_t5_dir, tmp_path):
     result = _cli("convert", str(tiny_t5_dir), str(out), "--labels", "World,Sports,Business,Sci/Tech")
     assert result.returncode == 0, result.stderr
     assert "kept" in result.stdout and "dropped" in result.stdout
-    assert {"config.json", "model.safetensors", "modeling.py", "configuration.py", "tokenizer.json"} <= {p.name for p in out.iterdir()}
+    assert {"config.json", "model.safetensors", "modeling.py", "configuration.py", "packed.py", "tokenizer.json"} <= {p.name for p in out.iterdir()}
     assert t5cls.Classifier(out).labels == ["World", "Sports", "Business", "Sci/Tech"]
 
 
