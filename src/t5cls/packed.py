@@ -118,6 +118,11 @@ class _Layout:
         return padded.index_select(0, self.real)
 
 
+def _residual(hidden: torch.Tensor, update: torch.Tensor, *, inplace: bool) -> torch.Tensor:
+    # In place only when no dtype promotion is lost (e.g. T5 keeps ``wo`` in fp32 for fp16 weights).
+    return hidden.add_(update) if inplace and update.dtype == hidden.dtype else hidden + update
+
+
 def _rms_norm(norm: nn.Module, hidden: torch.Tensor) -> torch.Tensor:
     """``T5LayerNorm``; in fp32 as one fused kernel (the same formula), else the module itself."""
     weight = norm.weight
@@ -153,7 +158,7 @@ def _self_attention(
     if layout is not None:
         context = layout.pack(context)  # (tokens, inner)
     update = attention.o(context)
-    return hidden.add_(update) if inplace else hidden + update
+    return _residual(hidden, update, inplace=inplace)
 
 
 def _feed_forward(layer: T5LayerFF, hidden: torch.Tensor, *, inplace: bool) -> torch.Tensor:
@@ -164,7 +169,7 @@ def _feed_forward(layer: T5LayerFF, hidden: torch.Tensor, *, inplace: bool) -> t
         update = dense.wo(torch.relu_(dense.wi(normed)))  # the original T5's ReLU FFN, without a copy
     else:
         update = dense(normed)  # gated-GELU (flan-t5, mT5, UL2) and the rest: transformers' own
-    return hidden.add_(update) if inplace else hidden + update
+    return _residual(hidden, update, inplace=inplace)
 
 
 __all__ = ["can_pack", "packed_encoder_forward", "PACKED_DTYPES"]
