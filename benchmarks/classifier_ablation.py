@@ -1,0 +1,136 @@
+"""Where `Classifier`'s fp32 speed comes from: each optimisation turned off in turn (README, Speed).
+
+A t5-small-shaped classifier with random weights classifies the first 512 AG News texts (real
+T5 vocabulary), with 2 threads, in a fresh process per setting (the allocator setting belongs to
+the process):
+
+1. the first release's path: padded encoder (``use_packed_encoder = False``), glibc defaults
+   (``T5CLS_MALLOC_TUNING=0``);
+2. + the allocator setting (``t5cls.allocator``);
+3. + the packed encoder (``t5cls.packed``), batches still cut as if padding cost a full token;
+4. + batches cut with padding at ``PACKED_PADDING_COST`` (the default ``Classifier``).
+
+Then, for the server's ceiling, the in-process cost of one SST-2 sentence alone against the
+cost per sentence in batches of 16 (the default ``Classifier``, 2 threads).
+
+Usage:
+    flock /tmp/t5cls-bench.lock python benchmarks/classifier_ablation.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+SETTINGS = {
+    1: ("first release: padded encoder, glibc defaults", {"T5CLS_MALLOC_TUNING": "0"}, False, None),
+    2: ("+ allocator setting", {}, False, None),
+    3: ("+ packed encoder (padding priced as a real token)", {}, True, 1.0),
+    4: ("+ padding priced at PACKED_PADDING_COST (default Classifier)", {}, True, None),
+}
+
+
+def build(out: Path) -> None:
+    import torch
+    from transformers import AutoTokenizer, T5Config, T5ForConditionalGeneration
+
+    import t5cls
+    from t5cls.bench import PRESETS
+    from t5cls.convert import save_classifier
+
+    torch.manual_seed(0)
+    source = T5ForConditionalGeneration(T5Config(vocab_size=32128, **PRESETS["t5-small"])).eval()
+    model = t5cls.T5ForClassification.from_t5(source, labels=["a", "b", "c", "d"])
+    save_classifier(model, out, tokenizer=AutoTokenizer.from_pretrained(str(SHARED / "tokenizers" / "t5")))
+
+
+def run_setting(model_dir: str, packed: bool, padding_cost: float | None) -> dict:
+    """In this (fresh) process: best of 3 passes over 512 AG News texts, and minor page faults."""
+    import resource
+
+    import torch
+
+    torch.set_num_threads(2)
+    import t5cls.inference
+    from t5cls.bench import load_texts
+
+    if padding_cost is not None:
+        t5cls.inference.PACKED_PADDING_COST = padding_cost
+    texts, _ = load_texts(None, n=512)
+    clf = t5cls.Classifier(model_dir, device="cpu", show_progress_bar=False)
+    clf.model.use_packed_encoder = packed
+    clf.logits(texts)  # warm-up
+    times, faults = [], resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(3):
+        start = time.perf_counter()
+        clf.logits(texts)
+        times.append(time.perf_counter() - start)
+    faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / 3
+    return {"seq_per_s": len(texts) / min(times), "faults_per_pass": faults}
+
+
+def sentence_costs(model_dir: str) -> dict:
+    """Milliseconds per SST-2 sentence: alone, and in batches of 16 (medians)."""
+    import csv
+
+    import numpy as np
+    import torch
+
+    torch.set_num_threads(2)
+    import t5cls
+
+    with (SHARED / "data" / "sst2" / "test.tsv").open(encoding="utf-8") as handle:
+        texts = [row["sentence"] for row in csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)][:320]
+    clf = t5cls.Classifier(model_dir, device="cpu", show_progress_bar=False)
+    clf.predict_proba(texts[:16])
+
+    def median_ms(calls: list[list[str]]) -> float:
+        times = []
+        for batch in calls:
+            start = time.perf_counter()
+            clf.predict_proba(batch)
+            times.append((time.perf_counter() - start) / len(batch))
+        return float(np.median(times)) * 1000
+
+    return {"alone_ms": median_ms([[t] for t in texts[:64]]), "batch16_ms": median_ms([texts[i : i + 16] for i in range(0, 320, 16)])}
+
+
+def main() -> None:
+    if len(sys.argv) == 4 and sys.argv[1] == "--child":  # one setting, in its own process
+        setting = SETTINGS[int(sys.argv[3])]
+        print(json.dumps(run_setting(sys.argv[2], setting[2], setting[3])))
+        return
+    if len(sys.argv) == 3 and sys.argv[1] == "--sentences":
+        print(json.dumps(sentence_costs(sys.argv[2])))
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        model_dir = str(Path(tmp) / "t5-small-classifier")
+        build(Path(model_dir))
+
+        def child(*args: str, env: dict | None = None) -> dict:
+            result = subprocess.run(
+                [sys.executable, __file__, *args], capture_output=True, text=True, env={**os.environ, **(env or {})}, check=True
+            )
+            return json.loads(result.stdout.strip().splitlines()[-1])
+
+        print("| setting | texts/s | minor page faults per pass |")
+        print("|---|---:|---:|")
+        for number, (name, env, _, _) in SETTINGS.items():
+            r = child("--child", model_dir, str(number), env=env)
+            print(f"| {number}. {name} | {r['seq_per_s']:.1f} | {r['faults_per_pass']:,.0f} |", flush=True)
+        costs = child("--sentences", model_dir)
+    print(
+        f"\nOne SST-2 sentence alone: {costs['alone_ms']:.1f} ms; in batches of 16: {costs['batch16_ms']:.1f} ms per sentence "
+        f"({costs['alone_ms'] / costs['batch16_ms']:.2f}x less).\n"
+        f"t5-small shapes, random weights, 2 threads, {os.cpu_count()} CPU cores, {time.strftime('%Y-%m-%d')}"
+    )
+
+
+if __name__ == "__main__":
+    main()
