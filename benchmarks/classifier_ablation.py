@@ -10,9 +10,6 @@ the process):
 3. + the packed encoder (``t5cls.packed``), batches still cut as if padding cost a full token;
 4. + batches cut with padding at ``PACKED_PADDING_COST`` (the default ``Classifier``).
 
-Then, for the server's ceiling, the in-process cost of one SST-2 sentence alone against the
-cost per sentence in batches of 16 (the default ``Classifier``, 2 threads).
-
 Usage:
     flock /tmp/t5cls-bench.lock python benchmarks/classifier_ablation.py
 """
@@ -75,39 +72,10 @@ def run_setting(model_dir: str, packed: bool, padding_cost: float | None) -> dic
     return {"seq_per_s": len(texts) / min(times), "faults_per_pass": faults}
 
 
-def sentence_costs(model_dir: str) -> dict:
-    """Milliseconds per SST-2 sentence: alone, and in batches of 16 (medians)."""
-    import csv
-
-    import numpy as np
-    import torch
-
-    torch.set_num_threads(2)
-    import t5cls
-
-    with (SHARED / "data" / "sst2" / "test.tsv").open(encoding="utf-8") as handle:
-        texts = [row["sentence"] for row in csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)][:320]
-    clf = t5cls.Classifier(model_dir, device="cpu", show_progress_bar=False)
-    clf.predict_proba(texts[:16])
-
-    def median_ms(calls: list[list[str]]) -> float:
-        times = []
-        for batch in calls:
-            start = time.perf_counter()
-            clf.predict_proba(batch)
-            times.append((time.perf_counter() - start) / len(batch))
-        return float(np.median(times)) * 1000
-
-    return {"alone_ms": median_ms([[t] for t in texts[:64]]), "batch16_ms": median_ms([texts[i : i + 16] for i in range(0, 320, 16)])}
-
-
 def main() -> None:
     if len(sys.argv) == 4 and sys.argv[1] == "--child":  # one setting, in its own process
         setting = SETTINGS[int(sys.argv[3])]
         print(json.dumps(run_setting(sys.argv[2], setting[2], setting[3])))
-        return
-    if len(sys.argv) == 3 and sys.argv[1] == "--sentences":
-        print(json.dumps(sentence_costs(sys.argv[2])))
         return
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = str(Path(tmp) / "t5-small-classifier")
@@ -124,12 +92,7 @@ def main() -> None:
         for number, (name, env, _, _) in SETTINGS.items():
             r = child("--child", model_dir, str(number), env=env)
             print(f"| {number}. {name} | {r['seq_per_s']:.1f} | {r['faults_per_pass']:,.0f} |", flush=True)
-        costs = child("--sentences", model_dir)
-    print(
-        f"\nOne SST-2 sentence alone: {costs['alone_ms']:.1f} ms; in batches of 16: {costs['batch16_ms']:.1f} ms per sentence "
-        f"({costs['alone_ms'] / costs['batch16_ms']:.2f}x less).\n"
-        f"t5-small shapes, random weights, 2 threads, {os.cpu_count()} CPU cores, {time.strftime('%Y-%m-%d')}"
-    )
+    print(f"\nt5-small shapes, random weights, 2 threads, {os.cpu_count()} CPU cores, {time.strftime('%Y-%m-%d')}")
 
 
 if __name__ == "__main__":
