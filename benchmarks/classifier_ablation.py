@@ -10,6 +10,8 @@ the process):
 3. + the packed encoder (``t5cls.packed``), batches still cut as if padding cost a full token;
 4. + batches cut with padding at ``PACKED_PADDING_COST`` (the default ``Classifier``).
 
+Then a torch.profiler pass of setting 4: the share of its time in matmuls and in attention.
+
 Usage:
     flock /tmp/t5cls-bench.lock python benchmarks/classifier_ablation.py
 """
@@ -72,10 +74,34 @@ def run_setting(model_dir: str, packed: bool, padding_cost: float | None) -> dic
     return {"seq_per_s": len(texts) / min(times), "faults_per_pass": faults}
 
 
+def profile_shares(model_dir: str) -> dict:
+    """Share of the default Classifier's CPU time (one pass, torch.profiler) in matmuls and attention."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    torch.set_num_threads(2)
+    import t5cls
+    from t5cls.bench import load_texts
+
+    texts, _ = load_texts(None, n=512)
+    clf = t5cls.Classifier(model_dir, device="cpu", show_progress_bar=False)
+    clf.logits(texts)  # warm-up
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        clf.logits(texts)
+    self_us = {event.key: event.self_cpu_time_total for event in prof.key_averages()}
+    total = sum(self_us.values())
+    matmul = sum(t for key, t in self_us.items() if key in ("aten::mm", "aten::addmm", "aten::bmm"))
+    attention = sum(t for key, t in self_us.items() if "scaled_dot_product" in key)
+    return {"matmul": matmul / total, "attention": attention / total}
+
+
 def main() -> None:
     if len(sys.argv) == 4 and sys.argv[1] == "--child":  # one setting, in its own process
         setting = SETTINGS[int(sys.argv[3])]
         print(json.dumps(run_setting(sys.argv[2], setting[2], setting[3])))
+        return
+    if len(sys.argv) == 3 and sys.argv[1] == "--profile":
+        print(json.dumps(profile_shares(sys.argv[2])))
         return
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = str(Path(tmp) / "t5-small-classifier")
@@ -92,7 +118,12 @@ def main() -> None:
         for number, (name, env, _, _) in SETTINGS.items():
             r = child("--child", model_dir, str(number), env=env)
             print(f"| {number}. {name} | {r['seq_per_s']:.1f} | {r['faults_per_pass']:,.0f} |", flush=True)
-    print(f"\nt5-small shapes, random weights, 2 threads, {os.cpu_count()} CPU cores, {time.strftime('%Y-%m-%d')}")
+        shares = child("--profile", model_dir)
+    print(
+        f"\nProfile of setting 4 (torch.profiler, one pass, self CPU time): matmuls {shares['matmul']:.0%}, "
+        f"attention {shares['attention']:.0%}, the rest norms, packing and residual adds."
+    )
+    print(f"t5-small shapes, random weights, 2 threads, {os.cpu_count()} CPU cores, {time.strftime('%Y-%m-%d')}")
 
 
 if __name__ == "__main__":
