@@ -14,7 +14,7 @@ the script asserts that both give the same log-likelihoods before it reports any
 from __future__ import annotations
 
 import argparse
-import csv
+import itertools
 import platform
 import sys
 import time
@@ -26,15 +26,13 @@ import torch
 from transformers import AutoTokenizer, T5Config, T5ForConditionalGeneration
 
 from t5cls import LabelScorer
-from t5cls.data import batches
+from t5cls.bench import PRESETS
+from t5cls.data import batches, iter_texts
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
-SHAPES = {
-    # Original t5 shapes (relu, tied embeddings); random weights: speed does not depend on the values.
-    "small": dict(d_model=512, d_ff=2048, d_kv=64, num_layers=6, num_heads=8),
-    "base": dict(d_model=768, d_ff=3072, d_kv=64, num_layers=12, num_heads=12),
-}
+# Original t5 shapes (relu, tied embeddings); random weights: speed does not depend on the values.
+SHAPES = {size: PRESETS[f"t5-{size}"] for size in ("small", "base")}
 AG_NEWS_LABELS = ["World", "Sports", "Business", "Sci/Tech"]
 # 20 labels of 1 to 4 tokens (t5 vocabulary), some sharing a first token ("health ...").
 TWENTY_LABELS = AG_NEWS_LABELS + [
@@ -74,9 +72,7 @@ def read_texts(n: int) -> list[str]:
     path = SHARED / "data" / "agnews" / "train.tsv"
     if not path.is_file():
         sys.exit(f"AG News texts not found at {path}; this benchmark needs ../shared.")
-    with path.open(encoding="utf-8") as handle:
-        rows = csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
-        return [row["text"] for _, row in zip(range(n), rows)]
+    return list(itertools.islice(iter_texts(path), n))
 
 
 def timed(fn):
@@ -100,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     tokenizer = AutoTokenizer.from_pretrained(str(SHARED / "tokenizers" / "t5"))
     torch.manual_seed(0)
     config = T5Config(
-        vocab_size=32128, feed_forward_proj="relu", tie_word_embeddings=True, decoder_start_token_id=0, **SHAPES[args.size]
+        vocab_size=32128, tie_word_embeddings=True, decoder_start_token_id=0, **SHAPES[args.size]
     )
     model = T5ForConditionalGeneration(config).eval()
     texts = read_texts(args.texts)

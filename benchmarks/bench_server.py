@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
 import functools
+import itertools
 import os
 import platform
 import resource
@@ -41,10 +41,9 @@ import torch
 from transformers import AutoTokenizer, T5Config, T5ForConditionalGeneration
 
 import t5cls
+from t5cls.bench import PRESETS
 from t5cls.convert import save_classifier
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from param_counts import SHAPES  # noqa: E402
+from t5cls.data import iter_texts
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 LABELS = ["world", "sports", "business"]
@@ -59,14 +58,12 @@ def read_texts(n: int, data: str = "agnews") -> list[str]:
     path = SHARED / "data" / file
     if not path.is_file():
         sys.exit(f"{path} is missing: the benchmark reads real texts from ../shared.")
-    with path.open(encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
-    return [row[column] for row in rows[:n]]
+    return list(itertools.islice(iter_texts(path, text_column=column), n))
 
 
 def build_classifier(out: Path) -> Path:
     torch.manual_seed(0)
-    seq2seq = T5ForConditionalGeneration(T5Config(vocab_size=32128, **SHAPES["t5-small"])).eval()
+    seq2seq = T5ForConditionalGeneration(T5Config(vocab_size=32128, **PRESETS["t5-small"])).eval()
     model = t5cls.T5ForClassification.from_t5(seq2seq, labels=LABELS)
     return save_classifier(model, out, tokenizer=AutoTokenizer.from_pretrained(str(SHARED / "tokenizers" / "t5")))
 

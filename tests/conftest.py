@@ -7,11 +7,14 @@ skip with a reason when ../shared is absent.
 
 from __future__ import annotations
 
+import itertools
 import os
 from pathlib import Path
 
 import pytest
 import torch
+
+from t5cls.data import iter_texts
 
 # Two cores: keep torch from oversubscribing when pytest runs beside other work.
 torch.set_num_threads(min(2, os.cpu_count() or 1))
@@ -108,10 +111,6 @@ def sample_texts(n: int = 64) -> list[str]:
     """Real texts: AG News rows when ../shared is present, else a fixed synthetic list."""
     path = DATA_DIR / "agnews" / "train.tsv"
     if path.is_file():
-        import csv
-
-        with path.open(encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
-        return [row["text"] for row in rows[:n]]
+        return list(itertools.islice(iter_texts(path), n))
     words = "the market rallied as the team won a close game while scientists found new results".split()
     return [" ".join(words[: 3 + (i * 7) % len(words)]) for i in range(n)]

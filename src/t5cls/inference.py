@@ -262,7 +262,7 @@ class Classifier:
         self.max_batch_size = max_batch_size
         self.show_progress_bar = show_progress_bar
         # Tokenizers such as BERT's also return token_type_ids; T5's return only these two.
-        self._input_names = [n for n in getattr(tokenizer, "model_input_names", ["input_ids", "attention_mask"])]
+        self._input_names = list(getattr(tokenizer, "model_input_names", ["input_ids", "attention_mask"]))
 
     def _onnx_file(self, model: Any, tokenizer: Any) -> Path:
         from .export import ONNX_FILE, ONNX_INT8_FILE, export_onnx, quantize_int8

@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -263,9 +262,9 @@ class _Service:
         self.settings = settings
         # torch reads its thread count when a thread first runs a parallel op, so the model
         # thread sets it itself, before any model call.
-        init = (torch.set_num_threads, (settings.threads,)) if settings.threads else (None, ())
+        initializer, initargs = (torch.set_num_threads, (settings.threads,)) if settings.threads else (None, ())
         self.executor = ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="t5cls-model", initializer=init[0], initargs=init[1]
+            max_workers=1, thread_name_prefix="t5cls-model", initializer=initializer, initargs=initargs
         )
         self.batchers: dict[str, MicroBatcher] = {}
         self.classifier: Any = None
