@@ -27,7 +27,8 @@ from transformers import AutoTokenizer, T5Config, T5ForConditionalGeneration
 
 from t5cls import LabelScorer
 from t5cls.bench import PRESETS
-from t5cls.data import batches, iter_texts
+from t5cls.batching import batches
+from t5cls.inputs import iter_texts
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"

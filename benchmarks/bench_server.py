@@ -43,7 +43,7 @@ from transformers import AutoTokenizer, T5Config, T5ForConditionalGeneration
 import t5cls
 from t5cls.bench import PRESETS
 from t5cls.convert import save_classifier
-from t5cls.data import iter_texts
+from t5cls.inputs import iter_texts
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 LABELS = ["world", "sports", "business"]

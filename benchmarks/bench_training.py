@@ -47,7 +47,7 @@ T5_SMALL = dict(
 
 
 def load_sst2(n_train: int, seed: int):
-    from t5cls.data import read_table
+    from t5cls.inputs import read_table
 
     train = read_table(SHARED / "data" / "sst2" / "train.tsv", columns=["sentence", "label"])
     test = read_table(SHARED / "data" / "sst2" / "test.tsv", columns=["sentence", "label"])
@@ -60,7 +60,7 @@ def load_sst2(n_train: int, seed: int):
 def load_agnews(seed: int):
     from sklearn.model_selection import train_test_split
 
-    from t5cls.data import read_table
+    from t5cls.inputs import read_table
 
     frame = read_table(SHARED / "data" / "agnews" / "train.tsv", columns=["text", "label"])
     return train_test_split(frame, test_size=0.2, stratify=frame["label"], random_state=seed)
@@ -80,7 +80,7 @@ def tfidf_baseline(train, test) -> float:
 
 def scratch_run(name: str, train, test, *, epochs: float, vocab: int, max_length: int, seed: int, out: Path) -> dict:
     import t5cls
-    from t5cls.data import label_names
+    from t5cls.labels import label_names
     from t5cls.demo import scratch_model, train_tokenizer
 
     labels = label_names([str(v) for v in train["label"]], problem_type="single_label_classification")

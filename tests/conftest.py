@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from t5cls.data import iter_texts
+from t5cls.inputs import iter_texts
 
 # Two cores: keep torch from oversubscribing when pytest runs beside other work.
 torch.set_num_threads(min(2, os.cpu_count() or 1))

@@ -9,15 +9,8 @@ import pytest
 
 from tests.conftest import DATA_DIR, needs_shared
 
-from t5cls.data import (
-    as_text_list,
-    batches,
-    iter_texts,
-    min_padding_batches,
-    padding_share,
-    read_table,
-    record_writer,
-)
+from t5cls.batching import batches, min_padding_batches, padding_share
+from t5cls.inputs import as_text_list, iter_texts, read_table, record_writer
 
 # --- as_text_list ----------------------------------------------------------------------------
 
@@ -203,17 +196,8 @@ def test_record_writer_stdout(capsys):
 
 # --- labels (training and evaluation) --------------------------------------------------------
 
-from t5cls.data import (  # noqa: E402
-    MULTI_LABEL,
-    REGRESSION,
-    SINGLE_LABEL,
-    check_known_labels,
-    encode_labels,
-    infer_problem_type,
-    label_names,
-    parse_labels,
-    text_column_values,
-)
+from t5cls.inputs import text_column_values
+from t5cls.labels import MULTI_LABEL, REGRESSION, SINGLE_LABEL, check_known_labels, encode_labels, infer_problem_type, label_names, parse_labels
 
 
 @pytest.mark.parametrize(

@@ -26,7 +26,8 @@ from .scoring import LabelScorer  # noqa: E402
 from .zero_shot import ZeroShotClassifier  # noqa: E402
 from .training import train  # noqa: E402
 from .evaluation import evaluate  # noqa: E402
+from .errors import InputError, InputTypeError  # noqa: E402
 
 __version__ = "0.1.0"
 
-__all__ = ["T5ClassificationConfig", "T5ForClassification", "Classifier", "LabelScorer", "ZeroShotClassifier", "from_t5", "train", "evaluate", "__version__"]
+__all__ = ["InputError", "InputTypeError", "T5ClassificationConfig", "T5ForClassification", "Classifier", "LabelScorer", "ZeroShotClassifier", "from_t5", "train", "evaluate", "__version__"]

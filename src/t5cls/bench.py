@@ -32,7 +32,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .data import min_padding_batches, padding_share, read_table
+from .batching import min_padding_batches, padding_share
+from .inputs import read_table
 
 logger = logging.getLogger(__name__)
 

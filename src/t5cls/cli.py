@@ -101,7 +101,7 @@ def _run_zero_shot(args: argparse.Namespace) -> int:
 
     import pandas as pd
 
-    from .data import read_table
+    from .inputs import read_table
     from .zero_shot import PRESETS, ZeroShotClassifier, check_template, parse_labels
 
     # Argument mistakes fail before the model loads.
@@ -212,7 +212,7 @@ def _add_predict(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run_predict(args: argparse.Namespace) -> int:
-    from .data import iter_texts, record_writer
+    from .inputs import iter_texts, record_writer
     from .inference import Classifier
 
     texts = iter_texts(args.input, text_column=args.text_column, pair_column=args.pair_column)
@@ -344,7 +344,7 @@ def _add_score(subparsers: argparse._SubParsersAction) -> None:
 def _run_score(args: argparse.Namespace) -> int:
     from scipy.stats import entropy
 
-    from .data import read_table, record_writer
+    from .inputs import read_table, record_writer
     from .scoring import LabelScorer, template_fields
 
     # Input mistakes fail before the model loads.

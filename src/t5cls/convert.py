@@ -23,7 +23,7 @@ from safetensors import safe_open
 from transformers import PreTrainedModel
 
 from .configuration import PROBLEM_TYPES, T5ClassificationConfig
-from .data import check_labels
+from .labels import check_labels
 from .modeling import T5ForClassification, published_format
 
 logger = logging.getLogger(__name__)

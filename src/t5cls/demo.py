@@ -77,7 +77,7 @@ class DemoResult:
 def demo_data() -> pd.DataFrame:
     """The demo dataset: 600 assistant requests (``text``), 8 intents (``label``), 75 each."""
     with resources.as_file(resources.files("t5cls") / "demo_data" / DEMO_FILE) as path:
-        from .data import read_table
+        from .inputs import read_table
 
         return read_table(path, columns=["text", "label"])
 
@@ -189,7 +189,7 @@ def run_demo(
     """
     import torch
 
-    from .data import label_names
+    from .labels import label_names
     from .inference import Classifier
     from .training import train
 

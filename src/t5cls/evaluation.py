@@ -18,16 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .data import (
-    REGRESSION,
-    TextInput,
-    check_known_labels,
-    encode_labels,
-    parse_labels,
-    read_table,
-    require_columns,
-    text_column_values,
-)
+from .inputs import TextInput, read_table, require_columns, text_column_values
+from .labels import REGRESSION, check_known_labels, encode_labels, parse_labels
 from .metrics import compute_metrics
 from .reports import METRICS_FILE, write_eval_plots, write_json
 
@@ -44,7 +36,7 @@ def load_frame(data: Any, *, name: str, columns: Sequence[str]) -> pd.DataFrame:
 
     Raises:
         TypeError: ``data`` is none of those.
-        FileNotFoundError / ValueError: see :func:`t5cls.data.read_table`; also an empty table or a
+        FileNotFoundError / ValueError: see :func:`t5cls.inputs.read_table`; also an empty table or a
             missing column (the message lists the columns that exist).
     """
     if isinstance(data, (str, os.PathLike)):

@@ -26,7 +26,8 @@ from transformers import AutoConfig, AutoTokenizer, PreTrainedModel
 
 from .allocator import tune_malloc
 from .configuration import T5ClassificationConfig
-from .data import TextInput, as_text_list, min_padding_batches
+from .batching import min_padding_batches
+from .inputs import TextInput, as_text_list
 from .modeling import T5ForClassification, published_format
 
 logger = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .data import MULTI_LABEL, REGRESSION, SINGLE_LABEL
+from .labels import MULTI_LABEL, REGRESSION, SINGLE_LABEL
 
 # The number each problem type is judged by (early stopping, best checkpoint, summaries).
 MAIN_METRIC = {SINGLE_LABEL: "accuracy", MULTI_LABEL: "micro_f1", REGRESSION: "pearson"}
@@ -108,7 +108,7 @@ def compute_metrics(
 
     Args:
         problem_type: single-label, multi-label or regression.
-        y_true: class ids, 0/1 rows, or target values (see :func:`t5cls.data.encode_labels`).
+        y_true: class ids, 0/1 rows, or target values (see :func:`t5cls.labels.encode_labels`).
         scores: ``(n, num_labels)`` probabilities (classification) or predicted values (regression).
         labels: label names in id order.
         threshold: multi-label decision threshold on probabilities.

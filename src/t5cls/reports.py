@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .data import MULTI_LABEL, REGRESSION, SINGLE_LABEL
+from .labels import MULTI_LABEL, REGRESSION, SINGLE_LABEL
 
 METRICS_FILE = "metrics.json"
 LOSS_PLOT = "loss_curve.png"

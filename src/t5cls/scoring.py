@@ -53,7 +53,8 @@ from .calibration import (
     fill_fields,
 )
 from .configuration import T5ClassificationConfig
-from .data import batches, check_labels
+from .batching import batches
+from .labels import check_labels
 from .inference import DEFAULT_BATCH_TOKENS, default_device, default_dtype
 from .modeling import published_format
 

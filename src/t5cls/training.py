@@ -29,16 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .data import (
-    REGRESSION,
-    SINGLE_LABEL,
-    TextInput,
-    check_known_labels,
-    encode_labels,
-    infer_problem_type,
-    label_names,
-    parse_labels,
-)
+from .inputs import TextInput
+from .labels import REGRESSION, SINGLE_LABEL, check_known_labels, encode_labels, infer_problem_type, label_names, parse_labels
 from .evaluation import (
     DEFAULT_PAIR_TEMPLATE,
     DEFAULT_TEMPLATE,
@@ -291,7 +283,7 @@ class _Labelled:
     texts: list[TextInput]
     raw: list[Any]  # the label column as read
     source: str  # names the data in messages
-    parsed: list[Any] | None = None  # see t5cls.data.parse_labels
+    parsed: list[Any] | None = None  # see t5cls.labels.parse_labels
 
 
 def _read_labelled(

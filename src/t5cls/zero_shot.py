@@ -19,7 +19,8 @@ import numpy as np
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel
 
-from .data import as_text_list, check_labels
+from .inputs import as_text_list
+from .labels import check_labels
 from .inference import DEFAULT_BATCH_TOKENS, Classifier, default_device, default_dtype
 from .modeling import T5ForClassification, published_format
 

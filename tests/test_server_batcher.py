@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from t5cls.batching import BatcherClosedError, MicroBatcher
+from t5cls.server.batcher import BatcherClosedError, MicroBatcher
 
 
 def _run_batcher(run, submissions, **options):

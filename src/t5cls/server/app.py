@@ -9,7 +9,7 @@ loads the model once. Endpoints (OpenAPI docs at ``/docs``):
 - ``POST /v1/score`` ``{"inputs", "labels", "template"?}`` (a seq2seq T5: exact label probabilities)
 - ``GET /health``, ``GET /v1/model``
 
-Concurrent requests are merged by one :class:`~t5cls.batching.MicroBatcher` per endpoint; all
+Concurrent requests are merged by one :class:`~t5cls.server.batcher.MicroBatcher` per endpoint; all
 model calls run one at a time in a single worker thread, so the event loop never waits on the
 model. Requests beyond the limits (inputs per request, characters per input, body bytes) get a
 413 naming the limit; malformed or ill-typed bodies get a 400/422 saying what is wrong; an
@@ -38,9 +38,9 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 from scipy.stats import entropy
 
-from .batching import BatcherClosedError, MicroBatcher
-from .inference import DEFAULT_BATCH_TOKENS
-from .modeling import published_format
+from .batcher import BatcherClosedError, MicroBatcher
+from ..inference import DEFAULT_BATCH_TOKENS
+from ..modeling import published_format
 
 logger = logging.getLogger(__name__)
 
@@ -277,7 +277,7 @@ class _Service:
         """Load the model(s); runs once, before the server accepts connections."""
         s = self.settings
         if self.info.kind == "classifier":
-            from .inference import Classifier
+            from ..inference import Classifier
 
             self.classifier = Classifier(self.info.path, device=s.device, dtype=s.dtype, batch_tokens=s.max_batch_tokens)
             self._add_batcher("classify", lambda items, key: list(self.classifier.predict_proba(items)))
@@ -296,7 +296,7 @@ class _Service:
             )
 
     def _load_zero_shot(self) -> None:
-        from .zero_shot import ZeroShotClassifier  # imported only when an NLI model is served
+        from ..zero_shot import ZeroShotClassifier  # imported only when an NLI model is served
 
         # The same weights as /v1/classify: no second copy in memory.
         self.zero_shot = ZeroShotClassifier(
@@ -314,8 +314,8 @@ class _Service:
         self._add_batcher("zero-shot", run)
 
     def _load_scorer_model(self) -> tuple[Any, Any]:
-        from .inference import default_device, default_dtype
-        from .scoring import LabelScorer, load_seq2seq  # imported only when a seq2seq model is served
+        from ..inference import default_device, default_dtype
+        from ..scoring import LabelScorer, load_seq2seq  # imported only when a seq2seq model is served
 
         device = default_device(self.settings.device)
         model, tokenizer = load_seq2seq(self.info.path, device=device, dtype=default_dtype(device, self.settings.dtype))
@@ -591,7 +591,7 @@ def create_app(
         finally:
             await service.stop()  # uvicorn has already let in-flight requests finish
 
-    from . import __version__
+    from .. import __version__
 
     app = FastAPI(
         title="t5cls",
