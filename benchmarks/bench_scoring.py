@@ -26,8 +26,8 @@ import torch
 from transformers import AutoTokenizer, T5Config, T5ForConditionalGeneration
 
 from t5cls import LabelScorer
-from t5cls.bench import PRESETS
 from t5cls.batching import batches
+from t5cls.bench import PRESETS
 from t5cls.inputs import iter_texts
 
 ROOT = Path(__file__).resolve().parents[1]

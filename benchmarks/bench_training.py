@@ -80,8 +80,8 @@ def tfidf_baseline(train, test) -> float:
 
 def scratch_run(name: str, train, test, *, epochs: float, vocab: int, max_length: int, seed: int, out: Path) -> dict:
     import t5cls
-    from t5cls.labels import label_names
     from t5cls.demo import scratch_model, train_tokenizer
+    from t5cls.labels import label_names
 
     labels = label_names([str(v) for v in train["label"]], problem_type="single_label_classification")
     tokenizer = train_tokenizer(train["text"].tolist(), vocab_size=vocab)

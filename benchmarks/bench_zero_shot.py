@@ -27,8 +27,8 @@ import torch
 from transformers import AutoTokenizer, T5Config, T5ForConditionalGeneration, T5ForSequenceClassification, pipeline
 
 import t5cls
-from t5cls.inputs import read_table
 from t5cls.inference import DEFAULT_BATCH_TOKENS
+from t5cls.inputs import read_table
 from t5cls.zero_shot import DEFAULT_TEMPLATE
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"

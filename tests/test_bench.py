@@ -8,10 +8,9 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from tests.conftest import needs_shared, tiny_t5_config
-
 import t5cls
 from t5cls.bench import format_report, load_texts, model_flops, run_benchmark
+from tests.conftest import needs_shared, tiny_t5_config
 
 
 def _counted(model, input_ids) -> int:

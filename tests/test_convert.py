@@ -245,7 +245,11 @@ def test_missing_and_misshaped_tensors_are_named(tmp_path, source_dir):
     state = load_file(str(source_dir / "model.safetensors"))
     for name, edit, message in [
         ("lacking", lambda s: s.pop("encoder.block.1.layer.0.SelfAttention.k.weight"), "lacks 1 tensor.*encoder.block.1.layer.0.SelfAttention.k.weight"),
-        ("misshaped", lambda s: s.__setitem__("decoder.final_layer_norm.weight", torch.ones(7)), r"wrong shape.*decoder.final_layer_norm.weight \(7,\) \(expected \(32,\)\)"),
+        (
+            "misshaped",
+            lambda s: s.__setitem__("decoder.final_layer_norm.weight", torch.ones(7)),
+            r"wrong shape.*decoder.final_layer_norm.weight \(7,\) \(expected \(32,\)\)",
+        ),
     ]:
         broken = dict(state)
         edit(broken)

@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from tests.conftest import DATA_DIR, needs_shared
-
 from t5cls.batching import batches, min_padding_batches, padding_share
-from t5cls.inputs import as_text_list, iter_texts, read_table, record_writer
+from t5cls.inputs import as_text_list, iter_texts, read_table, record_writer, text_column_values
+from t5cls.labels import MULTI_LABEL, REGRESSION, SINGLE_LABEL, check_known_labels, encode_labels, infer_problem_type, label_names, parse_labels
+from tests.conftest import DATA_DIR, needs_shared
 
 # --- as_text_list ----------------------------------------------------------------------------
 
@@ -196,8 +196,6 @@ def test_record_writer_stdout(capsys):
 
 # --- labels (training and evaluation) --------------------------------------------------------
 
-from t5cls.inputs import text_column_values
-from t5cls.labels import MULTI_LABEL, REGRESSION, SINGLE_LABEL, check_known_labels, encode_labels, infer_problem_type, label_names, parse_labels
 
 
 @pytest.mark.parametrize(

@@ -8,11 +8,10 @@ import shutil
 import numpy as np
 import pytest
 
-from tests.conftest import sample_texts
-
 from t5cls.cli import main
 from t5cls.export import ONNX_FILE, ONNX_INT8_FILE, export_onnx
 from t5cls.inference import Classifier
+from tests.conftest import sample_texts
 
 
 @pytest.fixture(scope="module")

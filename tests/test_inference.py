@@ -11,11 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from tests.conftest import sample_texts
-
 import t5cls
 from t5cls.convert import save_classifier
 from t5cls.inference import Classifier
+from tests.conftest import sample_texts
 
 
 def _one_by_one(model, tokenizer, items) -> np.ndarray:

@@ -16,10 +16,10 @@ import pytest
 import torch
 from scipy.special import softmax
 
-from tests.conftest import build_seq2seq, needs_shared, sample_texts
 from t5cls import LabelScorer
 from t5cls.calibration import CONTENT_FREE_INPUTS
 from t5cls.scoring import build_label_trie, fill_template, length_normalize, template_fields
+from tests.conftest import build_seq2seq, needs_shared, sample_texts
 
 pytestmark = needs_shared
 

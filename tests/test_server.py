@@ -18,8 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import numpy as np
-import torch
 import pytest
+import torch
 
 from t5cls import Classifier
 from t5cls.server import create_app

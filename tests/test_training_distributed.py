@@ -18,9 +18,9 @@ import pytest
 import torch
 
 import t5cls
+from t5cls.training import CHECKPOINTS_DIR, last_checkpoint, train
 from tests.conftest import REFERENCE_DIR, REPO
 from tests.test_training import topic_frame
-from t5cls.training import CHECKPOINTS_DIR, last_checkpoint, train
 
 pytestmark = pytest.mark.slow
 

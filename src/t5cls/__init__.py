@@ -21,13 +21,25 @@ T5ClassificationConfig.register_for_auto_class()
 T5ForClassification.register_for_auto_class("AutoModelForSequenceClassification")
 
 from .convert import from_t5  # noqa: E402
+from .errors import InputError, InputTypeError  # noqa: E402
+from .evaluation import evaluate  # noqa: E402
 from .inference import Classifier  # noqa: E402
 from .scoring import LabelScorer  # noqa: E402
-from .zero_shot import ZeroShotClassifier  # noqa: E402
 from .training import train  # noqa: E402
-from .evaluation import evaluate  # noqa: E402
-from .errors import InputError, InputTypeError  # noqa: E402
+from .zero_shot import ZeroShotClassifier  # noqa: E402
 
 __version__ = "0.1.0"
 
-__all__ = ["InputError", "InputTypeError", "T5ClassificationConfig", "T5ForClassification", "Classifier", "LabelScorer", "ZeroShotClassifier", "from_t5", "train", "evaluate", "__version__"]
+__all__ = [
+    "InputError",
+    "InputTypeError",
+    "T5ClassificationConfig",
+    "T5ForClassification",
+    "Classifier",
+    "LabelScorer",
+    "ZeroShotClassifier",
+    "from_t5",
+    "train",
+    "evaluate",
+    "__version__",
+]

@@ -209,9 +209,10 @@ def _build_row(row: int, work: Path, tokenizer: Any, *, batch_tokens: int) -> Ca
 def _row_worker(spec: dict[str, Any]) -> dict[str, Any]:
     """Runs in a fresh process: load the row's model from disk, warm up, time ``repeat`` runs."""
     torch.set_num_threads(spec["threads"])
-    import t5cls  # noqa: F401  (registers the config with transformers' Auto classes)
     from transformers import AutoTokenizer
     from transformers.utils import logging as hf_logging
+
+    import t5cls  # noqa: F401  (registers the config with transformers' Auto classes)
 
     hf_logging.disable_progress_bar()
     work = Path(spec["work"])

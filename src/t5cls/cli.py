@@ -212,8 +212,8 @@ def _add_predict(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run_predict(args: argparse.Namespace) -> int:
-    from .inputs import iter_texts, record_writer
     from .inference import Classifier
+    from .inputs import iter_texts, record_writer
 
     texts = iter_texts(args.input, text_column=args.text_column, pair_column=args.pair_column)
     options = {"batch_tokens": args.batch_tokens} if args.batch_tokens else {}
@@ -564,11 +564,11 @@ def _add_demo(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
-
     import textwrap
 
     from transformers.utils import logging as hf_logging
+
+    from .demo import run_demo
 
     _quiet_hub_progress()
     hf_logging.set_verbosity_error()  # a fixed, known run: only its own story on the terminal

@@ -189,8 +189,8 @@ def run_demo(
     """
     import torch
 
-    from .labels import label_names
     from .inference import Classifier
+    from .labels import label_names
     from .training import train
 
     output_dir = Path(output_dir)

@@ -99,8 +99,8 @@ def export_onnx(
     from .inference import load_classifier
 
     try:
-        import onnxscript  # noqa: F401  (the exporter torch.onnx.export(dynamo=True) builds on)
         import onnxruntime  # noqa: F401
+        import onnxscript  # noqa: F401  (the exporter torch.onnx.export(dynamo=True) builds on)
     except ImportError as exc:
         raise ImportError(f"ONNX export needs onnx, onnxscript and onnxruntime: pip install 't5cls[onnx]' ({exc}).") from exc
     out = Path(out)

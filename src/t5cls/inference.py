@@ -25,8 +25,8 @@ import torch
 from transformers import AutoConfig, AutoTokenizer, PreTrainedModel
 
 from .allocator import tune_malloc
-from .configuration import T5ClassificationConfig
 from .batching import min_padding_batches
+from .configuration import T5ClassificationConfig
 from .inputs import TextInput, as_text_list
 from .modeling import T5ForClassification, published_format
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from .inputs import describe_rows, is_missing
 
+
 def check_labels(labels: Any, *, name: str = "labels", example: str = "['positive', 'negative']") -> list[str]:
     """Validate a list of label names: strings, non-empty, each given once.
 

@@ -44,6 +44,7 @@ from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, PreTrainedModel
 from transformers.masking_utils import create_bidirectional_mask
 
 from .allocator import tune_malloc
+from .batching import batches
 from .calibration import (
     CONTENT_FREE_INPUTS,
     check_calibration,
@@ -53,9 +54,8 @@ from .calibration import (
     fill_fields,
 )
 from .configuration import T5ClassificationConfig
-from .batching import batches
-from .labels import check_labels
 from .inference import DEFAULT_BATCH_TOKENS, default_device, default_dtype
+from .labels import check_labels
 from .modeling import published_format
 
 logger = logging.getLogger(__name__)

@@ -29,8 +29,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .inputs import TextInput
-from .labels import REGRESSION, SINGLE_LABEL, check_known_labels, encode_labels, infer_problem_type, label_names, parse_labels
 from .evaluation import (
     DEFAULT_PAIR_TEMPLATE,
     DEFAULT_TEMPLATE,
@@ -43,6 +41,8 @@ from .evaluation import (
     prompts,
     write_eval_report,
 )
+from .inputs import TextInput
+from .labels import REGRESSION, SINGLE_LABEL, check_known_labels, encode_labels, infer_problem_type, label_names, parse_labels
 from .metrics import MAIN_METRIC
 from .reports import LOSS_PLOT, METRICS_FILE, plot_loss_curve, write_json
 

@@ -19,9 +19,9 @@ import numpy as np
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel
 
+from .inference import DEFAULT_BATCH_TOKENS, Classifier, default_device, default_dtype
 from .inputs import as_text_list
 from .labels import check_labels
-from .inference import DEFAULT_BATCH_TOKENS, Classifier, default_device, default_dtype
 from .modeling import T5ForClassification, published_format
 
 DEFAULT_TEMPLATE = "This example is {}."

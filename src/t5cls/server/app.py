@@ -38,9 +38,9 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 from scipy.stats import entropy
 
-from .batcher import BatcherClosedError, MicroBatcher
 from ..inference import DEFAULT_BATCH_TOKENS
 from ..modeling import published_format
+from .batcher import BatcherClosedError, MicroBatcher
 
 logger = logging.getLogger(__name__)
 
