@@ -27,8 +27,8 @@ the first block's own ``compute_bias``.
 
 from __future__ import annotations
 
-import json
 import logging
+import os
 import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -40,11 +40,11 @@ import torch
 from scipy.special import softmax
 from scipy.stats import entropy as _entropy
 from tqdm.auto import tqdm
-from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, PreTrainedModel
+from transformers import PreTrainedModel
 from transformers.masking_utils import create_bidirectional_mask
 
 from .allocator import tune_malloc
-from .batching import batches
+from .batching import DEFAULT_BATCH_TOKENS, batches
 from .calibration import (
     CONTENT_FREE_INPUTS,
     check_calibration,
@@ -53,15 +53,15 @@ from .calibration import (
     domain_pmi,
     fill_fields,
 )
-from .configuration import T5ClassificationConfig
-from .inference import DEFAULT_BATCH_TOKENS, default_device, default_dtype
+from .configuration import T5_MODEL_TYPES, T5ClassificationConfig
+from .devices import default_device, default_dtype
+from .errors import InputError
 from .labels import check_labels
-from .modeling import published_format
+from .loading import default_max_length, inspect_model, load_seq2seq_model, load_tokenizer, wrong_kind
 
 logger = logging.getLogger(__name__)
 
-SUPPORTED_MODEL_TYPES = ("t5", "mt5")
-MODES = ("full", "first_token")
+SCORING_MODES = ("full", "first_token")
 NORMALIZATIONS = ("sum", "mean", "chars")
 # Most fp32 logits held at once by the vocabulary projection (128 MiB); the batch is cut to fit.
 LOGIT_BUDGET = 1 << 25
@@ -260,52 +260,39 @@ def _check_choice(name: str, value: Any, choices: Sequence[Any]) -> Any:
 # --------------------------------------------------------------------------------------------
 
 
-def _not_seq2seq(where: str, model_type: Any) -> ValueError:
+def _not_seq2seq(where: str, model_type: Any) -> InputError:
     if model_type == T5ClassificationConfig.model_type or model_type in ("enct5", "t5forclassification"):
-        return ValueError(
+        return InputError(
             f"{where} is a t5cls classifier ({model_type!r}), not a seq2seq T5: it has no LM head to score label text. "
             "Use t5cls.Classifier for it, or pass a T5ForConditionalGeneration checkpoint (t5, flan-t5, mT5, UL2) to LabelScorer."
         )
-    return ValueError(
+    return InputError(
         f"{where} has model_type {model_type!r}; LabelScorer needs a T5ForConditionalGeneration-compatible "
-        f"seq2seq checkpoint (model_type in {SUPPORTED_MODEL_TYPES}: t5, t5-v1_1, flan-t5, mT5, byT5, UL2)."
+        f"seq2seq checkpoint (model_type in {T5_MODEL_TYPES}: t5, t5-v1_1, flan-t5, mT5, UMT5, byT5, UL2)."
     )
 
 
-def load_seq2seq(src: str | Path, *, device: torch.device, dtype: torch.dtype) -> tuple[PreTrainedModel, Any]:
-    """Load a seq2seq T5 and its tokenizer, refusing classifiers and checkpoints with missing weights."""
-    path = Path(src)
-    if path.is_dir():
-        config_file = path / "config.json"
-        if not config_file.is_file():
-            raise FileNotFoundError(f"{str(src)!r} is not a model directory (no config.json).")
-        model_type = json.loads(config_file.read_text()).get("model_type")
-        model_type = published_format(path) or model_type
-        if model_type not in SUPPORTED_MODEL_TYPES:
-            raise _not_seq2seq(repr(str(src)), model_type)
-    elif path.exists() or str(src).startswith((".", "/", "~")):
-        raise FileNotFoundError(f"{str(src)!r} is not a checkpoint directory.")
-    try:
-        model, info = AutoModelForSeq2SeqLM.from_pretrained(str(src), dtype=dtype, output_loading_info=True)
-    except OSError as exc:
-        raise FileNotFoundError(f"Could not load a seq2seq model from {str(src)!r}: {exc}") from exc
-    if info["missing_keys"]:
-        missing = sorted(info["missing_keys"])
-        raise ValueError(
-            f"{str(src)!r} lacks {len(missing)} weight(s) of a seq2seq T5 (e.g. {missing[:3]}); "
-            "is it an encoder-only or classifier checkpoint? LabelScorer needs a T5ForConditionalGeneration checkpoint."
-        )
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(str(src))
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"No tokenizer could be loaded from {str(src)!r} ({exc}); pass LabelScorer((model, tokenizer), ...).") from exc
+def load_seq2seq(
+    src: str | Path, *, device: torch.device, dtype: torch.dtype, base: str | os.PathLike | None = None
+) -> tuple[PreTrainedModel, Any]:
+    """Load a seq2seq T5 (or a PEFT adapter over one, merged) and its tokenizer, refusing anything else.
+
+    Raises:
+        FileNotFoundError: no such directory or hub id.
+        InputError: a classifier, an encoder-only checkpoint, or no tokenizer.
+    """
+    info = inspect_model(src, base=base)
+    if not info.is_seq2seq:
+        raise wrong_kind(info, "a seq2seq T5 (LabelScorer scores label text with its LM head)")
+    model = load_seq2seq_model(info, dtype=dtype)
+    tokenizer = load_tokenizer(info, what="LabelScorer((model, tokenizer), ...)")
     return model.to(device).eval(), tokenizer
 
 
 def _check_model(model: Any) -> None:
     config = getattr(model, "config", None)
     model_type = getattr(config, "model_type", None)
-    if not isinstance(model, PreTrainedModel) or model_type not in SUPPORTED_MODEL_TYPES or not hasattr(model, "lm_head"):
+    if not isinstance(model, PreTrainedModel) or model_type not in T5_MODEL_TYPES or not hasattr(model, "lm_head"):
         raise _not_seq2seq(f"The model ({type(model).__name__})", model_type)
     implementation = getattr(config, "_attn_implementation", None)
     if implementation not in (None, "eager", "sdpa"):
@@ -342,6 +329,8 @@ class LabelScorer:
         batch_tokens: most padded encoder tokens plus decoder tree nodes per batch.
         max_length: truncate prompts to this many tokens (defaults to the tokenizer's maximum).
         show_progress_bar: show a tqdm bar over batches (only on a terminal).
+        base: for a PEFT adapter directory (``task_type`` SEQ_2_SEQ_LM), its base seq2seq model
+            (default: the adapter's ``base_model_name_or_path``); the adapter is merged for scoring.
 
     Raises:
         ValueError: empty, duplicate or indistinguishable labels, a template without a named field,
@@ -369,13 +358,14 @@ class LabelScorer:
         batch_tokens: int = DEFAULT_BATCH_TOKENS,
         max_length: int | None = None,
         show_progress_bar: bool = True,
+        base: str | os.PathLike | None = None,
     ):
         self.labels = check_labels(labels)
         self.template = template
         self.fields = template_fields(template)
         self.normalize = _check_choice("normalize", normalize, NORMALIZATIONS)
         self.calibrate = check_calibration(calibrate)
-        self.mode = _check_choice("mode", mode, MODES)
+        self.mode = _check_choice("mode", mode, SCORING_MODES)
         if mode == "first_token" and normalize != "sum":
             raise ValueError(f"mode='first_token' scores one token per label; use normalize='sum', not {normalize!r}.")
         if batch_tokens < 1:
@@ -388,9 +378,11 @@ class LabelScorer:
             tune_malloc()  # see t5cls.allocator
         if isinstance(model, tuple) and len(model) == 2 and tokenizer is None:
             model, tokenizer = model
-        if isinstance(model, (str, Path)):
+        if base is not None and not isinstance(model, (str, os.PathLike)):
+            raise InputError(f"base={base!r} goes with a PEFT adapter directory, not with a loaded {type(model).__name__}.")
+        if isinstance(model, (str, os.PathLike)):
             self.dtype = default_dtype(self.device, dtype)
-            self.model, loaded_tokenizer = load_seq2seq(model, device=self.device, dtype=self.dtype)
+            self.model, loaded_tokenizer = load_seq2seq(model, device=self.device, dtype=self.dtype, base=base)
             tokenizer = tokenizer or loaded_tokenizer
         else:
             _check_model(model)
@@ -402,8 +394,7 @@ class LabelScorer:
             self.model = model.eval()
             self.dtype = next(self.model.parameters()).dtype
         self.tokenizer = tokenizer
-        tokenizer_max = getattr(tokenizer, "model_max_length", None) or 512
-        self.max_length = max_length or (tokenizer_max if tokenizer_max < 100_000 else 512)
+        self.max_length = default_max_length(tokenizer, max_length)
 
         self._label_ids = self._tokenize_labels()
         if mode == "first_token":
@@ -586,6 +577,6 @@ __all__ = [
     "length_normalize",
     "load_seq2seq",
     "template_fields",
-    "MODES",
+    "SCORING_MODES",
     "NORMALIZATIONS",
 ]

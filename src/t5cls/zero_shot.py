@@ -10,6 +10,7 @@ once, sorted by length and packed into batches by a token budget, instead of one
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,12 +18,15 @@ from typing import Any
 
 import numpy as np
 import torch
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel
+from transformers import PreTrainedModel
 
-from .inference import DEFAULT_BATCH_TOKENS, Classifier, default_device, default_dtype
+from .batching import DEFAULT_BATCH_TOKENS
+from .devices import default_device, default_dtype
+from .errors import InputError
+from .inference import Classifier
 from .inputs import as_text_list
 from .labels import check_labels
-from .modeling import T5ForClassification, published_format
+from .loading import inspect_model, load_classifier_model, load_tokenizer, wrong_kind
 
 DEFAULT_TEMPLATE = "This example is {}."
 
@@ -113,22 +117,16 @@ def check_template(template: str) -> None:
         )
 
 
-def load_nli_model(src: str | Path, *, dtype: torch.dtype | None = None) -> tuple[PreTrainedModel, Any]:
+def load_nli_model(
+    src: str | Path, *, dtype: torch.dtype | None = None, base: str | os.PathLike | None = None
+) -> tuple[PreTrainedModel, Any]:
     """Load an NLI classifier and its tokenizer: a t5cls directory, the published T5ForClassification
-    format, or any transformers ``AutoModelForSequenceClassification`` checkpoint (directory or hub id)."""
-    path = Path(src)
-    if path.is_dir() and not (path / "config.json").is_file():
-        raise FileNotFoundError(f"{str(src)!r} is not a model directory (no config.json).")
-    try:
-        if published_format(path) is not None:
-            # model_type "t5" would make the Auto classes build transformers' T5ForSequenceClassification.
-            model = T5ForClassification.from_pretrained(path, dtype=dtype)
-        else:
-            model = AutoModelForSequenceClassification.from_pretrained(str(src), dtype=dtype)
-        tokenizer = AutoTokenizer.from_pretrained(str(src))
-    except OSError as exc:  # transformers' "not a local folder and not a model on the Hub"
-        raise FileNotFoundError(f"Cannot load the NLI model {str(src)!r}: {exc}") from exc
-    return model.eval(), tokenizer
+    format, any transformers sequence classifier (directory or hub id), or a PEFT adapter over one."""
+    info = inspect_model(src, base=base)
+    if not info.is_classifier:
+        raise wrong_kind(info, "an NLI classifier")
+    model = load_classifier_model(info, dtype=dtype)
+    return model, load_tokenizer(info, what="ZeroShotClassifier(model, tokenizer)")
 
 
 class ZeroShotClassifier:
@@ -150,6 +148,9 @@ class ZeroShotClassifier:
         dtype: defaults to bf16 on CUDA, fp32 on CPU.
         max_length: most tokens per (premise, hypothesis) pair (defaults to the tokenizer's maximum).
         batch_tokens: most padded tokens per batch.
+        base: for a PEFT adapter directory (such as the adapters published over
+            flan-t5-xxl-classif-3way), its base model (default: the adapter's
+            ``base_model_name_or_path``); the adapter is merged into it.
 
     Raises:
         ValueError: the model has no entailment label, or no tokenizer was given with a model object.
@@ -169,10 +170,13 @@ class ZeroShotClassifier:
         dtype: torch.dtype | str | None = None,
         max_length: int | None = None,
         batch_tokens: int = DEFAULT_BATCH_TOKENS,
+        base: str | os.PathLike | None = None,
     ):
-        if isinstance(model, (str, Path)):
+        if base is not None and not isinstance(model, (str, os.PathLike)):
+            raise InputError(f"base={base!r} goes with a PEFT adapter directory, not with a loaded {type(model).__name__}.")
+        if isinstance(model, (str, os.PathLike)):
             # Loaded in the dtype it will run in; Classifier moves it to the device.
-            model, loaded_tokenizer = load_nli_model(model, dtype=default_dtype(default_device(device), dtype))
+            model, loaded_tokenizer = load_nli_model(model, dtype=default_dtype(default_device(device), dtype), base=base)
             tokenizer = tokenizer or loaded_tokenizer
         elif tokenizer is None:
             raise ValueError("Pass the tokenizer with the model: ZeroShotClassifier(model, tokenizer).")

@@ -19,15 +19,14 @@ accepting connections, in-flight requests complete, then the batchers drain and 
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import numpy as np
 import torch
@@ -38,8 +37,9 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 from scipy.stats import entropy
 
-from ..inference import DEFAULT_BATCH_TOKENS
-from ..modeling import published_format
+from ..batching import DEFAULT_BATCH_TOKENS
+from ..devices import default_device, default_dtype
+from ..loading import ModelInfo, default_max_length, inspect_model, wrong_kind
 from .batcher import BatcherClosedError, MicroBatcher
 
 logger = logging.getLogger(__name__)
@@ -48,7 +48,6 @@ DEFAULT_MAX_WAIT_MS = 5.0
 DEFAULT_MAX_INPUTS = 64
 DEFAULT_MAX_CHARS = 10_000
 DEFAULT_MAX_BODY_BYTES = 1 << 20
-SEQ2SEQ_MODEL_TYPES = ("t5", "mt5")
 # Label scorers (label trie + decoder tensors, cheap to build) kept per (labels, template).
 SCORER_CACHE_SIZE = 32
 
@@ -56,55 +55,26 @@ SCORER_CACHE_SIZE = 32
 # --- what the model directory holds ---------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ModelInfo:
-    """What ``create_app`` learns from ``config.json`` before loading any weights.
+def inspect_model_dir(model_dir: str | Path, *, base: str | Path | None = None) -> ModelInfo:
+    """:func:`t5cls.inspect_model` of ``model_dir``, checked to be something the server runs.
 
-    ``kind`` is ``"classifier"`` (T5ForClassification, published T5ForClassification or EncT5) or
-    ``"seq2seq"`` (a T5 with its LM head, for label scoring); ``nli`` says whether a classifier has
-    an ``entail*`` label, which turns on zero-shot classification.
-    """
-
-    path: Path
-    kind: Literal["classifier", "seq2seq"]
-    model_type: str
-    labels: list[str] = field(default_factory=list)
-    nli: bool = False
-
-
-def inspect_model_dir(model_dir: str | Path) -> ModelInfo:
-    """Read ``config.json`` and say what can be served from ``model_dir``.
+    A classifier (any kind :class:`t5cls.Classifier` loads, a PEFT adapter over one included) is
+    served on ``/v1/classify`` (and ``/v1/zero-shot`` when it is an NLI model); a seq2seq T5 (or an
+    adapter over one) on ``/v1/score``.
 
     Raises:
-        FileNotFoundError: ``model_dir`` has no ``config.json``.
-        ValueError: the directory holds a model that is neither a T5 classifier nor a seq2seq T5.
+        FileNotFoundError: ``model_dir`` does not exist or has no ``config.json``.
+        InputError: the directory holds a model the server cannot run (an ONNX export, say).
     """
-    path = Path(model_dir)
-    config_file = path / "config.json"
-    if not config_file.is_file():
-        raise FileNotFoundError(
-            f"{str(model_dir)!r} is not a model directory (no config.json); pass a directory written by "
-            "`t5cls convert` / save_pretrained, or a seq2seq T5 checkpoint directory."
-        )
-    config = json.loads(config_file.read_text())
-    model_type = str(config.get("model_type"))
-    architectures = config.get("architectures") or []
-    if model_type == "t5cls" and not any(path.glob("*.safetensors")) and (path / "model.onnx").is_file():
-        raise ValueError(
-            f"{str(model_dir)!r} is an ONNX export (model.onnx, no torch weights); t5cls serve runs the torch "
-            "model: pass the classifier directory it was exported from."
-        )
-    if model_type == "t5cls" or published_format(path) is not None:
-        id2label = config.get("id2label") or {}
-        labels = [str(id2label[k]) for k in sorted(id2label, key=int)]
-        nli = any(label.lower().startswith("entail") for label in labels)
-        return ModelInfo(path, "classifier", model_type, labels, nli)
-    if model_type in SEQ2SEQ_MODEL_TYPES and (not architectures or any("ConditionalGeneration" in a for a in architectures)):
-        return ModelInfo(path, "seq2seq", model_type)
-    raise ValueError(
-        f"{str(model_dir)!r} holds a {model_type!r} model ({', '.join(architectures) or 'no architectures'}); "
-        "t5cls serve needs a T5 classifier (make one with `t5cls convert`) or a seq2seq T5 (t5, mT5, flan-t5)."
-    )
+    info = inspect_model(model_dir, base=base)
+    if not (info.is_classifier or info.is_seq2seq):
+        raise wrong_kind(info, "a model t5cls serve runs (a classifier or a seq2seq T5)")
+    return info
+
+
+def _role(info: ModelInfo) -> str:
+    """``"classifier"`` or ``"seq2seq"``: which endpoints serve the model."""
+    return "classifier" if info.is_classifier else "seq2seq"
 
 
 # --- request and response bodies -------------------------------------------------------------
@@ -276,10 +246,10 @@ class _Service:
     def load(self) -> None:
         """Load the model(s); runs once, before the server accepts connections."""
         s = self.settings
-        if self.info.kind == "classifier":
+        if self.info.is_classifier:
             from ..inference import Classifier
 
-            self.classifier = Classifier(self.info.path, device=s.device, dtype=s.dtype, batch_tokens=s.max_batch_tokens)
+            self.classifier = Classifier(self.info, device=s.device, dtype=s.dtype, batch_tokens=s.max_batch_tokens)
             self._add_batcher("classify", lambda items, key: list(self.classifier.predict_proba(items)))
             tokenizer, model = self.classifier.tokenizer, self.classifier.model
             self.max_length = int(self.classifier.max_length)
@@ -314,13 +284,11 @@ class _Service:
         self._add_batcher("zero-shot", run)
 
     def _load_scorer_model(self) -> tuple[Any, Any]:
-        from ..inference import default_device, default_dtype
         from ..scoring import LabelScorer, load_seq2seq  # imported only when a seq2seq model is served
 
         device = default_device(self.settings.device)
-        model, tokenizer = load_seq2seq(self.info.path, device=device, dtype=default_dtype(device, self.settings.dtype))
-        tokenizer_max = getattr(tokenizer, "model_max_length", None) or 512
-        self.max_length = tokenizer_max if tokenizer_max < 100_000 else 512
+        model, tokenizer = load_seq2seq(self.info, device=device, dtype=default_dtype(device, self.settings.dtype))
+        self.max_length = default_max_length(tokenizer)
         scorers: dict[Hashable, LabelScorer] = {}  # touched only in the model thread
 
         def run(items: list[str], key: Hashable) -> list[np.ndarray]:
@@ -417,8 +385,9 @@ def _chars_per_token(tokenizer: Any) -> float:
 def _describe(info: ModelInfo, model: Any) -> dict[str, Any]:
     config = model.config
     return {
-        "path": str(info.path),
-        "kind": info.kind,
+        "path": info.source,
+        "kind": _role(info),
+        "format": info.kind,
         "model_type": config.model_type,
         "parameters": sum(p.numel() for p in model.parameters()),
         "d_model": config.d_model,
@@ -533,6 +502,7 @@ class BodySizeLimit:
 def create_app(
     model_dir: str | Path,
     *,
+    base: str | Path | None = None,
     device: str | None = None,
     dtype: str | None = None,
     max_batch_tokens: int = DEFAULT_BATCH_TOKENS,
@@ -546,8 +516,10 @@ def create_app(
     """Build the FastAPI app that serves ``model_dir``; its lifespan loads the model once.
 
     Args:
-        model_dir: a T5 classifier directory (``t5cls convert``; zero-shot too when it has an
-            ``entail*`` label) or a seq2seq T5 directory (label scoring).
+        model_dir: a classifier directory (``t5cls convert``, the published formats, any transformers
+            sequence classifier; zero-shot too when it has an ``entail*`` label), a seq2seq T5
+            directory (label scoring), or a PEFT adapter over either (see :func:`t5cls.inspect_model`).
+        base: for a PEFT adapter, its base model (default: the adapter's ``base_model_name_or_path``).
         device, dtype: as for :class:`t5cls.Classifier` (CUDA + bf16 when available, else CPU + fp32).
         max_batch_tokens: padded-token budget of one model call (merged requests).
         max_batch_size: most inputs merged into one call; ``1`` turns batching off; ``None``: no cap.
@@ -577,7 +549,7 @@ def create_app(
         threads=threads,
     )
     settings.check()
-    info = inspect_model_dir(model_dir)
+    info = inspect_model_dir(model_dir, base=base)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -585,7 +557,7 @@ def create_app(
         service.load()  # before the server accepts connections, so blocking is fine
         service.start()
         app.state.service = service
-        logger.info("Serving %s (%s) with endpoints %s", info.path, info.kind, ", ".join(endpoints))
+        logger.info("Serving %s (%s) with endpoints %s", info.source, info.kind, ", ".join(endpoints))
         try:
             yield
         finally:
@@ -596,7 +568,7 @@ def create_app(
     app = FastAPI(
         title="t5cls",
         version=__version__,
-        description=f"T5 classification server for `{info.path.name}` ({info.kind}).",
+        description=f"T5 classification server for `{info.path.name}` ({_role(info)}, {info.kind}).",
         lifespan=lifespan,
     )
     app.add_exception_handler(RequestValidationError, _validation_error)
@@ -613,7 +585,7 @@ def create_app(
         service: _Service = request.app.state.service
         return {**service.description, "endpoints": endpoints, "settings": asdict(settings)}
 
-    if info.kind == "classifier":
+    if info.is_classifier:
         endpoints.append("POST /v1/classify")
 
         @app.post("/v1/classify", response_model=ClassifyResponse, summary="Classify texts (or text pairs)")
@@ -624,7 +596,7 @@ def create_app(
             labels = service.classifier.labels
             return {"results": [_ranked(row, labels, body.top_k) for row in rows]}
 
-    if info.kind == "classifier" and info.nli:
+    if info.is_classifier and info.nli:
         endpoints.append("POST /v1/zero-shot")
 
         @app.post("/v1/zero-shot", response_model=ZeroShotResponse, summary="NLI zero-shot classification")
@@ -636,7 +608,7 @@ def create_app(
             costs = service.token_costs(items, rows=len(labels))
             return {"results": await service.run("zero-shot", [(t, labels) for t in items], key=key, costs=costs)}
 
-    if info.kind == "seq2seq":
+    if info.is_seq2seq:
         endpoints.append("POST /v1/score")
 
         @app.post("/v1/score", response_model=ScoreResponse, summary="Exact label probabilities from a seq2seq T5")
