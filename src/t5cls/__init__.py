@@ -25,8 +25,10 @@ from .errors import InputError, InputTypeError  # noqa: E402
 from .evaluation import evaluate  # noqa: E402
 from .inference import Classifier  # noqa: E402
 from .loading import ModelInfo, inspect_model  # noqa: E402
+from .rerank import Reranker  # noqa: E402
 from .scoring import LabelScorer  # noqa: E402
 from .training import train  # noqa: E402
+from .training_config import TrainingConfig  # noqa: E402
 from .zero_shot import ZeroShotClassifier  # noqa: E402
 
 __version__ = "0.1.0"
@@ -38,11 +40,13 @@ __all__ = [
     "T5ForClassification",
     "Classifier",
     "LabelScorer",
+    "Reranker",
     "ZeroShotClassifier",
     "from_t5",
     "inspect_model",
     "ModelInfo",
     "train",
+    "TrainingConfig",
     "evaluate",
     "__version__",
 ]

@@ -1,4 +1,4 @@
-"""Where models run: the default device and dtype every job uses.
+"""Where and how models run: the default device and dtype every job uses, and the quantisations.
 
 CUDA when available, else CPU; bf16 on CUDA (T5 overflows in fp16), fp32 on CPU.
 """
@@ -6,6 +6,9 @@ CUDA when available, else CPU; bf16 on CUDA (T5 overflows in fp16), fp32 on CPU.
 from __future__ import annotations
 
 import torch
+
+# Weight quantisations a model can run with: none, or dynamic int8 (CPU).
+QUANTIZATIONS = (None, "int8")
 
 
 def default_device(device: str | torch.device | None = None) -> torch.device:
@@ -24,4 +27,4 @@ def default_dtype(device: torch.device, dtype: torch.dtype | str | None = None) 
     return torch.bfloat16 if device.type == "cuda" else torch.float32
 
 
-__all__ = ["default_device", "default_dtype"]
+__all__ = ["default_device", "default_dtype", "QUANTIZATIONS"]

@@ -16,7 +16,7 @@ import logging
 import os
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,21 +25,15 @@ import torch
 from transformers import PreTrainedModel
 
 from .allocator import tune_malloc
-from .batching import DEFAULT_BATCH_TOKENS, min_padding_batches
-from .devices import default_device, default_dtype
+from .batching import DEFAULT_BATCH_TOKENS, PACKED_PADDING_COST, min_padding_batches
+from .devices import QUANTIZATIONS, default_device, default_dtype
 from .errors import InputError
 from .inputs import TextInput, as_text_list
 from .loading import ModelInfo, default_max_length, inspect_model, load_classifier_model, load_config, load_tokenizer, wrong_kind
 
 logger = logging.getLogger(__name__)
-# Price of a padding token relative to a real one, for batching, when the encoder skips padding
-# (t5cls.packed): only attention sees it (2% of a real token's FLOPs at 64 tokens, 16% at 512 for
-# t5-small), plus the memory traffic of the padded attention inputs. Of 0.1, 0.3, 0.6 and 1.0,
-# 0.3 ran fastest on t5-small shapes and AG News texts (2 threads): fewer, larger batches
-# (1.0 against 0.3: benchmarks/classifier_ablation.py, settings 3 and 4).
-PACKED_PADDING_COST = 0.3
+
 BACKENDS = ("torch", "onnx")
-QUANTIZATIONS = (None, "int8")
 # Inputs per chunk when streaming: enough to sort well, little enough to keep memory flat.
 DEFAULT_CHUNK_SIZE = 2048
 # Auto progress bar: only when there are more batches than this.
@@ -311,16 +305,31 @@ class Classifier:
         if not items:
             return np.zeros((0, self.config.num_labels), dtype=np.float32), 0
         rows, truncated = self._encode(items)
+        return self._rows_logits(rows, bar), truncated
+
+    def logits_from_ids(self, rows: Sequence[Mapping[str, Sequence[int]]]) -> np.ndarray:
+        """:meth:`logits` of inputs that are already tokenised, in input order.
+
+        For callers that build inputs at the token level (the Reranker's document windows): each
+        row maps the tokenizer's input names (``input_ids``, and e.g. ``token_type_ids``) to ids,
+        special tokens included; they are used as given, not truncated. Same batching as for text.
+        """
+        rows = [{name: list(ids) for name, ids in row.items() if name != "attention_mask"} for row in rows]
+        if not rows:
+            return np.zeros((0, self.config.num_labels), dtype=np.float32)
+        return self._rows_logits(rows, None)
+
+    def _rows_logits(self, rows: list[dict[str, list[int]]], bar: Any) -> np.ndarray:
         groups = min_padding_batches(
             [len(row["input_ids"]) for row in rows],
             batch_tokens=self.batch_tokens,
             max_batch_size=self.max_batch_size,
             padding_cost=self._padding_cost(),
         )
-        out = np.zeros((len(items), self.config.num_labels), dtype=np.float32)
+        out = np.zeros((len(rows), self.config.num_labels), dtype=np.float32)
         own_bar = bar is None
         if own_bar:
-            bar = _progress_bar(len(items), enabled=_show_progress(self.show_progress_bar, len(groups)))
+            bar = _progress_bar(len(rows), enabled=_show_progress(self.show_progress_bar, len(groups)))
         try:
             with torch.inference_mode():
                 for group in groups:
@@ -329,7 +338,7 @@ class Classifier:
         finally:
             if own_bar:
                 bar.close()
-        return out, truncated
+        return out
 
     # --- public API ----------------------------------------------------------------------
 

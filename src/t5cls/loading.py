@@ -34,7 +34,7 @@ from .modeling import T5ForClassification
 
 logger = logging.getLogger(__name__)
 
-KINDS = ("t5cls", "t5forclassification", "enct5", "seq2seq", "sequence_classifier", "onnx", "peft")
+MODEL_KINDS = ("t5cls", "t5forclassification", "enct5", "seq2seq", "sequence_classifier", "onnx", "peft")
 # Kinds that load as a T5ForClassification (the two published formats are converted on load).
 T5_CLASSIFIER_KINDS = ("t5cls", "t5forclassification", "enct5")
 # Kinds that Classifier / ZeroShotClassifier / the server's /v1/classify take (torch backend).
@@ -77,7 +77,7 @@ class ModelInfo:
 
     Attributes:
         source: the directory or hub id, as a string.
-        kind: one of :data:`KINDS`.
+        kind: one of :data:`MODEL_KINDS`.
         model_type: the config's ``model_type`` (for ``"peft"``, the base's).
         labels: class names in id order (classifiers; empty otherwise).
         nli: whether a classifier has an ``entail*`` label (zero-shot classification works with it).
@@ -520,7 +520,7 @@ __all__ = [
     "load_classifier_model",
     "load_seq2seq_model",
     "load_config",
-    "KINDS",
+    "MODEL_KINDS",
     "CLASSIFIER_KINDS",
     "T5_CLASSIFIER_KINDS",
     "LORA_INSTALL",

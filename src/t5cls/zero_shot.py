@@ -146,11 +146,17 @@ class ZeroShotClassifier:
         tokenizer: the tokenizer, when ``model`` is an object (loaded from ``model`` otherwise).
         device: defaults to CUDA when available, else CPU.
         dtype: defaults to bf16 on CUDA, fp32 on CPU.
+        quantize: ``None`` or ``"int8"``: run the NLI model through :class:`t5cls.Classifier`'s
+            ONNX Runtime int8 path (CPU). A t5cls directory with ``model_int8.onnx`` (from
+            ``t5cls export --int8``) is used as it is; any other model is exported once, at start.
         max_length: most tokens per (premise, hypothesis) pair (defaults to the tokenizer's maximum).
         batch_tokens: most padded tokens per batch.
         base: for a PEFT adapter directory (such as the adapters published over
             flan-t5-xxl-classif-3way), its base model (default: the adapter's
             ``base_model_name_or_path``); the adapter is merged into it.
+
+    ``model`` may also be a :class:`t5cls.Classifier` over an NLI model: its batching and backend
+    (torch or ONNX, fp32 or int8) are shared, not copied.
 
     Raises:
         ValueError: the model has no entailment label, or no tokenizer was given with a model object.
@@ -168,19 +174,27 @@ class ZeroShotClassifier:
         *,
         device: str | torch.device | None = None,
         dtype: torch.dtype | str | None = None,
+        quantize: str | None = None,
         max_length: int | None = None,
         batch_tokens: int = DEFAULT_BATCH_TOKENS,
         base: str | os.PathLike | None = None,
     ):
         if base is not None and not isinstance(model, (str, os.PathLike)):
             raise InputError(f"base={base!r} goes with a PEFT adapter directory, not with a loaded {type(model).__name__}.")
-        if isinstance(model, (str, os.PathLike)):
+        classifier: Classifier | None = model if isinstance(model, Classifier) else None
+        info = inspect_model(model, base=base) if classifier is None and isinstance(model, (str, os.PathLike)) else None
+        if info is not None and (quantize or info.kind == "onnx"):
+            # Classifier's own ONNX path: an export's model_int8.onnx (or model.onnx), else export (and quantise) once.
+            classifier = Classifier(info, tokenizer, device=device, quantize=quantize, max_length=max_length, batch_tokens=batch_tokens)
+        elif info is not None:
             # Loaded in the dtype it will run in; Classifier moves it to the device.
-            model, loaded_tokenizer = load_nli_model(model, dtype=default_dtype(default_device(device), dtype), base=base)
+            run_dtype = torch.float32 if quantize else default_dtype(default_device(device), dtype)
+            model, loaded_tokenizer = load_nli_model(info, dtype=run_dtype)
             tokenizer = tokenizer or loaded_tokenizer
-        elif tokenizer is None:
+        elif classifier is None and tokenizer is None:
             raise ValueError("Pass the tokenizer with the model: ZeroShotClassifier(model, tokenizer).")
-        label2id = dict(model.config.label2id or {})
+        config = classifier.config if classifier is not None else model.config
+        label2id = dict(config.label2id or {})
         self.entailment_id = find_label_id(label2id, "entail")
         if self.entailment_id is None:
             raise ValueError(
@@ -193,11 +207,16 @@ class ZeroShotClassifier:
             # Two-way NLI ("entailment" / "not_entailment"): the other label is the "no".
             self.contradiction_id = 1 - self.entailment_id
         # Tokenising, length-sorted token-budget batching and input order: the one shared path.
-        self.classifier = Classifier(
-            model, tokenizer, device=device, dtype=dtype, max_length=max_length, batch_tokens=batch_tokens
-        )
-        self.model = self.classifier.model
-        self.tokenizer = tokenizer
+        if classifier is None:
+            classifier = Classifier(
+                model, tokenizer, device=device, dtype=None if quantize else dtype, quantize=quantize,
+                max_length=max_length, batch_tokens=batch_tokens,
+            )  # fmt: skip
+        self.classifier = classifier
+        self.config = config
+        self.model = classifier.model  # None on the ONNX backend
+        self.tokenizer = classifier.tokenizer
+        self.quantize = classifier.quantize
 
     def __call__(
         self,
@@ -274,7 +293,7 @@ class ZeroShotClassifier:
         if not multi_label:
             return torch.softmax(rows[:, self.entailment_id], dim=0).numpy()
         if self.contradiction_id is None:
-            labels = dict(self.model.config.label2id)
+            labels = dict(self.config.label2id)
             raise ValueError(
                 f"Multi-label scores (and calls with one label) need a contradiction label, and the model's labels "
                 f"{labels} have none; pass two or more labels with multi_label=False, or name the model's labels."
