@@ -1,0 +1,37 @@
+"""What the rerank routes (TEI ``/rerank``, Cohere ``/v1/rerank`` and ``/v2/rerank``) share.
+
+One request's documents become one batcher submission of ``(query, document)`` pairs, so they are
+scored in one call of :meth:`t5cls.Reranker.score` (sorted by length, packed to the token budget),
+merged with other requests' pairs when they arrive together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from fastapi import Request
+
+
+async def score_documents(request: Request, query: str, documents: Sequence[str], *, what: str = "documents") -> np.ndarray:
+    """P(relevant) of each document for ``query``, in document order; 413 beyond the server's limits."""
+    service = request.app.state.service
+    service.check_limits([query], what="query")
+    service.check_limits(list(documents), what=what, limit="max_documents")
+    pairs = [(query, document) for document in documents]
+    return np.asarray(await service.run("rerank", pairs), dtype=np.float64)
+
+
+def best_first(scores: np.ndarray, top_n: int | None = None) -> list[int]:
+    """Document indices by score, best first (ties keep document order), at most ``top_n``."""
+    return [int(i) for i in np.argsort(-scores, kind="stable")[:top_n]]
+
+
+def log_odds(p: np.ndarray) -> np.ndarray:
+    """log(p / (1 - p)): for monoT5 the logit of "true" minus that of "false" (finite even at p = 0 or 1)."""
+    eps = np.finfo(np.float64).eps
+    p = np.clip(p, eps, 1 - eps)
+    return np.log(p) - np.log1p(-p)
+
+
+__all__ = ["score_documents", "best_first", "log_odds"]
