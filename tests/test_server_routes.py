@@ -151,7 +151,8 @@ def test_tei_and_cohere_rerank_equal_reranker(seq2seq_server, tiny_t5_dir, texts
     np.testing.assert_allclose([r["score"] for r in raw], np.log(expected[order] / (1 - expected[order])), atol=1e-4)
     assert "text" not in raw[0]
 
-    v1 = seq2seq_server.post("/v1/rerank", json={"query": query, "documents": [{"text": d, "id": i} for i, d in enumerate(documents)], "top_n": 3, "return_documents": True})
+    objects = [{"text": d, "id": i} for i, d in enumerate(documents)]
+    v1 = seq2seq_server.post("/v1/rerank", json={"query": query, "documents": objects, "top_n": 3, "return_documents": True})
     assert v1.status_code == 200, v1.text
     results = v1.json()["results"]
     assert [r["index"] for r in results] == order[:3]

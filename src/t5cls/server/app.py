@@ -41,8 +41,8 @@ from ..inference import DEFAULT_BATCH_TOKENS
 from ..modeling import published_format
 from . import cohere, hf, metrics, page, tei
 from .batcher import BatcherClosedError, MicroBatcher
-from .bodies import UNION_BRANCHES, Count, Labels, LabelScore, ScoreLabels, SingleTexts, StrictBody, Texts, json_type, ranked
-from .contract import GET_ERRORS, HYPOTHESIS_TEMPLATE_PATTERN, POST_ERRORS, SCORE_TEMPLATE_PATTERN, install_method_not_allowed, install_openapi
+from .bodies import UNION_BRANCHES, Count, HypothesisTemplate, Labels, LabelScore, ScoreLabels, ScoreTemplate, SingleTexts, StrictBody, Texts, json_type, ranked
+from .contract import GET_ERRORS, POST_ERRORS, install_method_not_allowed, install_openapi
 
 logger = logging.getLogger(__name__)
 
@@ -125,8 +125,8 @@ class ZeroShotRequest(StrictBody):
 
     inputs: SingleTexts = Field(description="A text or an array of texts.", examples=[["the striker scored twice"]])
     candidate_labels: Labels = Field(description="Labels to choose from (an array, or one comma-separated string).", examples=[["sports", "politics"]])
-    hypothesis_template: str = Field(
-        "This example is {}.", pattern=HYPOTHESIS_TEMPLATE_PATTERN, description="Hypothesis; {} is replaced by each label (no other braces)."
+    hypothesis_template: HypothesisTemplate = Field(
+        "This example is {}.", description="Hypothesis; {} is replaced by each label (no other braces)."
     )
     multi_label: bool = Field(False, description="Score labels independently instead of one softmax across them.")
     threshold: float | None = Field(None, ge=0.0, le=1.0, description='Below this best score, "label" is null.')
@@ -137,8 +137,8 @@ class ScoreRequest(StrictBody):
 
     inputs: SingleTexts = Field(description="A text or an array of texts.", examples=[["a gripping film"]])
     labels: ScoreLabels = Field(description="Candidate label strings (multi-token labels are fine).", examples=[["positive", "negative"]])
-    template: str = Field(
-        "{text}", pattern=SCORE_TEMPLATE_PATTERN, description="Prompt with one {text} slot (no other braces), e.g. 'sst2 sentence: {text}'."
+    template: ScoreTemplate = Field(
+        "{text}", description="Prompt with one {text} slot (no other braces), e.g. 'sst2 sentence: {text}'."
     )
 
 

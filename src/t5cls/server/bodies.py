@@ -9,11 +9,12 @@ settings (``max_inputs``, ``max_chars``, ``max_documents``) appear in these sche
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Annotated, Any
 
 import numpy as np
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 _JSON_TYPES = {str: "a string", int: "a number", float: "a number", bool: "a boolean", list: "an array", dict: "an object"}
@@ -167,6 +168,40 @@ Documents = Annotated[list[Text], Field(min_length=1), WithJsonSchema(array_sche
 """Documents to rank against one query."""
 
 
+# Templates over HTTP: one slot and no other braces, so that the schema can say exactly which it takes.
+HYPOTHESIS_TEMPLATE_PATTERN = r"^[^{}]*\{\}[^{}]*$"
+SCORE_TEMPLATE_PATTERN = r"^[^{}]*\{[A-Za-z_][A-Za-z0-9_]*\}[^{}]*$"
+
+
+def _template_error(kind: str, message: str, value: str, **context: str) -> PydanticCustomError:
+    # Braces go in through the context: the message itself is a template over {names}.
+    return PydanticCustomError(kind, message, {"value": repr(value), **context})
+
+
+def _hypothesis_template(value: str) -> str:
+    slot, example = "'{}'", "'This example is {}.'"
+    if "{}" not in value:
+        message = "{value} has no {slot} for the label; put {slot} where the label goes, e.g. {example}."
+        raise _template_error("template_slot", message, value, slot=slot, example=example)
+    if not re.fullmatch(HYPOTHESIS_TEMPLATE_PATTERN, value):
+        raise _template_error("template_braces", "{value} has braces besides one {slot}; over HTTP a template has no other braces.", value, slot=slot)
+    return value
+
+
+def _score_template(value: str) -> str:
+    if not re.fullmatch(SCORE_TEMPLATE_PATTERN, value):
+        message = "{value} needs one field for the text, such as {field}, and no other braces (e.g. {example})."
+        raise _template_error("template_slot", message, value, field="{text}", example="'sst2 sentence: {text}'")
+    return value
+
+
+HypothesisTemplate = Annotated[str, AfterValidator(_hypothesis_template), WithJsonSchema({"type": "string", "pattern": HYPOTHESIS_TEMPLATE_PATTERN})]
+"""A zero-shot hypothesis with one ``{}`` for the label."""
+
+ScoreTemplate = Annotated[str, AfterValidator(_score_template), WithJsonSchema({"type": "string", "pattern": SCORE_TEMPLATE_PATTERN})]
+"""A label-scoring prompt with one named field for the text."""
+
+
 class StrictBody(BaseModel):
     """Base of every request body: unknown fields are refused, and nothing is coerced."""
 
@@ -193,7 +228,7 @@ def ranked(row: np.ndarray, labels: Sequence[str], top_k: int | None = None) -> 
 
 
 __all__ = [
-    "Count", "Text", "Texts", "SingleTexts", "TextOrTexts", "Labels", "ScoreLabels", "Documents", "StrictBody", "ErrorBody", "LabelScore",
-    "ranked", "as_list", "array_schema", "input_list", "label_list", "json_type",
-    "TEXT_SCHEMA", "PAIR_SCHEMA", "LIMIT_KEY", "LABEL_STRING_KEY", "UNION_BRANCHES",
+    "Count", "Text", "Texts", "SingleTexts", "TextOrTexts", "Labels", "ScoreLabels", "Documents", "HypothesisTemplate", "ScoreTemplate",
+    "StrictBody", "ErrorBody", "LabelScore", "ranked", "as_list", "array_schema", "input_list", "label_list", "json_type",
+    "TEXT_SCHEMA", "PAIR_SCHEMA", "LIMIT_KEY", "LABEL_STRING_KEY", "UNION_BRANCHES", "HYPOTHESIS_TEMPLATE_PATTERN", "SCORE_TEMPLATE_PATTERN",
 ]

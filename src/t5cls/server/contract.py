@@ -104,12 +104,6 @@ def install_method_not_allowed(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, handler)
 
 
-# A hypothesis template: one {} for the label and no other braces (what the HTTP API accepts).
-HYPOTHESIS_TEMPLATE_PATTERN = r"^[^{}]*\{\}[^{}]*$"
-# A label-scoring prompt: one named field for the text and no other braces.
-SCORE_TEMPLATE_PATTERN = r"^[^{}]*\{[A-Za-z_][A-Za-z0-9_]*\}[^{}]*$"
-
 __all__ = [
     "error_responses", "apply_limits", "install_openapi", "install_method_not_allowed", "POST_ERRORS", "GET_ERRORS",
-    "HYPOTHESIS_TEMPLATE_PATTERN", "SCORE_TEMPLATE_PATTERN",
 ]

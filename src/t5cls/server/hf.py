@@ -21,8 +21,8 @@ from fastapi import FastAPI, HTTPException, Request
 from pydantic import Discriminator, Field, Tag
 from scipy.special import expit, softmax
 
-from .bodies import Count, Labels, LabelScore, StrictBody, TextOrTexts, as_list, ranked
-from .contract import HYPOTHESIS_TEMPLATE_PATTERN, POST_ERRORS
+from .bodies import Count, HypothesisTemplate, Labels, LabelScore, StrictBody, TextOrTexts, as_list, ranked
+from .contract import POST_ERRORS
 
 DEFAULT_HYPOTHESIS_TEMPLATE = "This example is {}."
 
@@ -41,7 +41,7 @@ class ZeroShotParameters(StrictBody):
 
     candidate_labels: Labels = Field(description="Labels to choose from.", examples=[["sports", "politics"]])
     multi_label: bool | None = Field(None, description="Score labels independently (default false).")
-    hypothesis_template: str | None = Field(None, pattern=HYPOTHESIS_TEMPLATE_PATTERN, description=f"Default {DEFAULT_HYPOTHESIS_TEMPLATE!r}.")
+    hypothesis_template: HypothesisTemplate | None = Field(None, description=f"Default {DEFAULT_HYPOTHESIS_TEMPLATE!r}.")
 
 
 class Options(StrictBody):
