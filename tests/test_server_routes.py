@@ -140,7 +140,8 @@ def test_tei_and_cohere_rerank_equal_reranker(seq2seq_server, tiny_t5_dir, texts
     from t5cls import Reranker
 
     query, documents = "who won the game?", texts[:6]
-    expected = Reranker(tiny_t5_dir).score([(query, document) for document in documents])
+    reranker = Reranker(tiny_t5_dir)
+    expected = reranker.score([(query, document) for document in documents])
     order = list(np.argsort(-expected, kind="stable"))
 
     tei = seq2seq_server.post("/rerank", json={"query": query, "texts": documents, "return_text": True})
@@ -148,7 +149,7 @@ def test_tei_and_cohere_rerank_equal_reranker(seq2seq_server, tiny_t5_dir, texts
     assert [r["index"] for r in tei.json()] == order and tei.json()[0]["text"] == documents[order[0]]
     np.testing.assert_allclose([r["score"] for r in tei.json()], expected[order], atol=1e-5)
     raw = seq2seq_server.post("/rerank", json={"query": query, "texts": documents, "raw_scores": True}).json()
-    np.testing.assert_allclose([r["score"] for r in raw], np.log(expected[order] / (1 - expected[order])), atol=1e-4)
+    np.testing.assert_allclose([r["score"] for r in raw], reranker.log_odds([(query, d) for d in documents])[order], atol=1e-5)
     assert "text" not in raw[0]
 
     objects = [{"text": d, "id": i} for i, d in enumerate(documents)]

@@ -308,9 +308,13 @@ class _Service:
     def _load_reranker(self, model: Any, tokenizer: Any) -> None:
         from ..rerank import Reranker  # imported only when a reranking model is served
 
-        # The same weights as /v1/score; a rerank request is one batcher item per (query, document).
-        self.reranker = Reranker((model, tokenizer), batch_tokens=self.settings.max_batch_tokens)
-        self._add_batcher("rerank", lambda pairs, key: list(self.reranker.score(pairs)))
+        s = self.settings
+        # The same weights as /v1/score. The batcher's items are (query, document) pairs and its
+        # results their exact log-odds (TEI's raw_scores); the routes turn them into P(relevant).
+        self.reranker = Reranker(
+            (model, tokenizer), batch_tokens=s.max_batch_tokens, device=s.device, dtype=s.dtype, show_progress_bar=False
+        )
+        self._add_batcher("rerank", lambda pairs, key: list(self.reranker.log_odds(pairs)))
 
     def _add_batcher(self, name: str, run: Callable[[list[Any], Hashable], Sequence[Any]]) -> None:
         s = self.settings

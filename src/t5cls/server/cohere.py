@@ -77,7 +77,7 @@ class RerankResponse(BaseModel):
 
 async def _rank(request: Request, body: V1RerankRequest | V2RerankRequest, *, version: str, return_documents: bool) -> dict[str, Any]:
     documents = [d if isinstance(d, Document) else Document(text=d) for d in body.documents]
-    scores = await score_documents(request, body.query, [d.text for d in documents])
+    scores, _ = await score_documents(request, body.query, [d.text for d in documents])
     results = []
     for i in best_first(scores, body.top_n):
         result: dict[str, Any] = {"index": i, "relevance_score": float(scores[i])}

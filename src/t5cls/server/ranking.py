@@ -11,15 +11,17 @@ from collections.abc import Sequence
 
 import numpy as np
 from fastapi import Request
+from scipy.special import expit
 
 
-async def score_documents(request: Request, query: str, documents: Sequence[str], *, what: str = "documents") -> np.ndarray:
-    """P(relevant) of each document for ``query``, in document order; 413 beyond the server's limits."""
+async def score_documents(request: Request, query: str, documents: Sequence[str], *, what: str = "documents") -> tuple[np.ndarray, np.ndarray]:
+    """P(relevant) and its log-odds for each document and ``query``, in document order; 413 beyond the limits."""
     service = request.app.state.service
     service.check_limits([query], what="query")
     service.check_limits(list(documents), what=what, limit="max_documents")
     pairs = [(query, document) for document in documents]
-    return np.asarray(await service.run("rerank", pairs), dtype=np.float64)
+    log_odds = np.asarray(await service.run("rerank", pairs), dtype=np.float64)
+    return expit(log_odds), log_odds
 
 
 def best_first(scores: np.ndarray, top_n: int | None = None) -> list[int]:
@@ -27,11 +29,4 @@ def best_first(scores: np.ndarray, top_n: int | None = None) -> list[int]:
     return [int(i) for i in np.argsort(-scores, kind="stable")[:top_n]]
 
 
-def log_odds(p: np.ndarray) -> np.ndarray:
-    """log(p / (1 - p)): for monoT5 the logit of "true" minus that of "false" (finite even at p = 0 or 1)."""
-    eps = np.finfo(np.float64).eps
-    p = np.clip(p, eps, 1 - eps)
-    return np.log(p) - np.log1p(-p)
-
-
-__all__ = ["score_documents", "best_first", "log_odds"]
+__all__ = ["score_documents", "best_first"]

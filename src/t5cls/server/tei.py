@@ -24,7 +24,7 @@ from pydantic_core import PydanticCustomError
 
 from .bodies import PAIR_SCHEMA, TEXT_SCHEMA, Documents, LabelScore, StrictBody, Text, array_schema, input_list, ranked
 from .contract import POST_ERRORS
-from .ranking import best_first, log_odds, score_documents
+from .ranking import best_first, score_documents
 
 
 def _is_pair(value: Any) -> bool:
@@ -104,8 +104,8 @@ def add_routes(app: FastAPI, *, classifier: bool, rerank: bool) -> list[str]:
             summary="text-embeddings-inference: rerank texts for a query", tags=["text-embeddings-inference"],
         )
         async def rerank_texts(body: RerankRequest, request: Request) -> Any:
-            scores = await score_documents(request, body.query, body.texts, what="texts")
-            shown = log_odds(scores) if body.raw_scores else scores
+            scores, log_odds = await score_documents(request, body.query, body.texts, what="texts")
+            shown = log_odds if body.raw_scores else scores
             return [
                 {"index": i, "score": float(shown[i]), **({"text": body.texts[i]} if body.return_text else {})}
                 for i in best_first(scores)
