@@ -16,7 +16,7 @@ import json
 import logging
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -344,16 +344,31 @@ class Classifier:
         if not items:
             return np.zeros((0, self.config.num_labels), dtype=np.float32), 0
         rows, truncated = self._encode(items)
+        return self._rows_logits(rows, bar), truncated
+
+    def logits_from_ids(self, rows: Sequence[Mapping[str, Sequence[int]]]) -> np.ndarray:
+        """:meth:`logits` of inputs that are already tokenised, in input order.
+
+        For callers that build inputs at the token level (the Reranker's document windows): each
+        row maps the tokenizer's input names (``input_ids``, and e.g. ``token_type_ids``) to ids,
+        special tokens included; they are used as given, not truncated. Same batching as for text.
+        """
+        rows = [{name: list(ids) for name, ids in row.items() if name != "attention_mask"} for row in rows]
+        if not rows:
+            return np.zeros((0, self.config.num_labels), dtype=np.float32)
+        return self._rows_logits(rows, None)
+
+    def _rows_logits(self, rows: list[dict[str, list[int]]], bar: Any) -> np.ndarray:
         groups = min_padding_batches(
             [len(row["input_ids"]) for row in rows],
             batch_tokens=self.batch_tokens,
             max_batch_size=self.max_batch_size,
             padding_cost=self._padding_cost(),
         )
-        out = np.zeros((len(items), self.config.num_labels), dtype=np.float32)
+        out = np.zeros((len(rows), self.config.num_labels), dtype=np.float32)
         own_bar = bar is None
         if own_bar:
-            bar = _progress_bar(len(items), enabled=_show_progress(self.show_progress_bar, len(groups)))
+            bar = _progress_bar(len(rows), enabled=_show_progress(self.show_progress_bar, len(groups)))
         try:
             with torch.inference_mode():
                 for group in groups:
@@ -362,7 +377,7 @@ class Classifier:
         finally:
             if own_bar:
                 bar.close()
-        return out, truncated
+        return out
 
     # --- public API ----------------------------------------------------------------------
 

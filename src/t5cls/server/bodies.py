@@ -75,16 +75,17 @@ def input_list(value: Any, *, allow_pairs: bool) -> list[Any]:
     return items
 
 
-def label_list(value: Any, *, min_items: int = 1) -> list[str]:
+def label_list(value: Any, *, min_items: int = 1, allow_string: bool = True) -> list[str]:
     """Labels: an array of distinct non-blank strings, or one comma-separated string.
 
     A label typed twice in a comma-separated string counts once (it is a convenience for people
     typing labels); an array with a repeated label is refused, as its caller chose each entry.
     """
-    if isinstance(value, str):
+    if isinstance(value, str) and allow_string:
         value = list(dict.fromkeys(part.strip() for part in value.split(",")))
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise PydanticCustomError("labels_type", "must be an array of strings (or one comma-separated string).")
+        expected = "an array of strings (or one comma-separated string)" if allow_string else "an array of strings"
+        raise PydanticCustomError("labels_type", "must be {expected}.", {"expected": expected})
     if not value or any(not v.strip() for v in value):
         raise PydanticCustomError("labels_empty", "must hold at least one label and no empty ones.")
     if len(value) < min_items:
@@ -105,13 +106,12 @@ def array_schema(items: dict[str, Any], *, limit: str = "max_inputs", min_items:
 PAIR_SCHEMA: dict[str, Any] = {"type": "array", "items": TEXT_SCHEMA, "minItems": 2, "maxItems": 2}
 
 
-def _labels_schema(min_items: int) -> dict[str, Any]:
-    return {
-        "anyOf": [
-            array_schema(TEXT_SCHEMA, min_items=min_items, unique=True),
-            {"type": "string", LABEL_STRING_KEY: {"min_items": min_items}, "description": "comma-separated labels"},
-        ]
-    }
+LABELS_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        array_schema(TEXT_SCHEMA, unique=True),
+        {"type": "string", LABEL_STRING_KEY: {"min_items": 1}, "description": "comma-separated labels; a repeated one counts once"},
+    ]
+}
 
 
 def _integral(value: Any) -> Any:
@@ -158,11 +158,14 @@ def as_list(inputs: str | list[Any]) -> list[Any]:
     return [inputs] if isinstance(inputs, str) else list(inputs)
 
 
-Labels = Annotated[str | list[str], BeforeValidator(label_list), WithJsonSchema(_labels_schema(1))]
+Labels = Annotated[str | list[str], BeforeValidator(label_list), WithJsonSchema(LABELS_SCHEMA)]
 """Candidate labels: an array of distinct strings, or one comma-separated string."""
 
-ScoreLabels = Annotated[str | list[str], BeforeValidator(lambda v: label_list(v, min_items=2)), WithJsonSchema(_labels_schema(2))]
-"""At least two candidate labels (label scoring normalises over them)."""
+ScoreLabels = Annotated[
+    list[str], BeforeValidator(lambda v: label_list(v, min_items=2, allow_string=False)), WithJsonSchema(array_schema(TEXT_SCHEMA, min_items=2, unique=True))
+]
+"""At least two distinct labels, as an array (label scoring normalises over them; a comma-separated
+string could repeat a label, which would leave fewer than its schema promised)."""
 
 Documents = Annotated[list[Text], Field(min_length=1), WithJsonSchema(array_schema(TEXT_SCHEMA, limit="max_documents"))]
 """Documents to rank against one query."""
