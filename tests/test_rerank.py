@@ -8,6 +8,8 @@ template's pieces, tokenised apart, and the starts ``0, step, 2 * step, ..., n -
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -278,3 +280,90 @@ def test_classifier_labels_must_say_which_is_relevant(tiny_t5_dir, t5_tokenizer)
 def test_missing_model_directory(tmp_path):
     with pytest.raises(FileNotFoundError):
         Reranker(tmp_path / "nothing-here")
+
+
+# --- CLI -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cli_groups():
+    texts = sample_texts(6)
+    return [(QUERY, texts[:3]), ("stock prices", texts[3:5]), (QUERY, texts[5:] + ["short one"])]
+
+
+def _expected(model_dir, groups, **options):
+    reranker = Reranker(model_dir, show_progress_bar=False)
+    return [{"query": q, "results": reranker.rank(q, docs, **options)} for q, docs in groups]
+
+
+def _assert_rankings_equal(got, expected):
+    assert [g["query"] for g in got] == [e["query"] for e in expected]
+    for g, e in zip(got, expected):
+        assert [r["index"] for r in g["results"]] == [r["index"] for r in e["results"]]
+        assert [r.get("document") for r in g["results"]] == [r.get("document") for r in e["results"]]
+        np.testing.assert_allclose([r["score"] for r in g["results"]], [r["score"] for r in e["results"]], rtol=0, atol=1e-6)
+
+
+def test_cli_jsonl_to_stdout(tiny_t5_dir, cli_groups, tmp_path, capsys):
+    import json
+
+    from t5cls.cli import main
+
+    source = tmp_path / "queries.jsonl"
+    source.write_text("".join(json.dumps({"query": q, "documents": d}) + "\n" for q, d in cli_groups))
+    assert main(["rerank", str(tiny_t5_dir), str(source), "--top-n", "2", "--return-documents"]) == 0
+    got = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    _assert_rankings_equal(got, _expected(tiny_t5_dir, cli_groups, top_n=2, return_documents=True))
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tsv"])
+def test_cli_table_rows_grouped_by_query(tiny_t5_dir, cli_groups, tmp_path, suffix):
+    import csv
+    import json
+
+    from t5cls.cli import main
+
+    source = tmp_path / f"pairs{suffix}"
+    with source.open("w", newline="") as handle:
+        tsv = suffix == ".tsv"
+        writer = csv.writer(handle, delimiter="\t" if tsv else ",", quoting=csv.QUOTE_NONE if tsv else csv.QUOTE_MINIMAL, escapechar="\\")
+        writer.writerow(["query", "document"])
+        writer.writerows((q, d.replace("\t", " ")) for q, docs in cli_groups for d in docs)
+    out = tmp_path / "ranked.jsonl"
+    assert main(["rerank", str(tiny_t5_dir), str(source), "--output", str(out)]) == 0
+    got = [json.loads(line) for line in out.read_text().splitlines()]
+    # The same query twice, apart, is two groups: rows of one query are grouped where they are consecutive.
+    assert len(got) == 3
+    _assert_rankings_equal(got, _expected(tiny_t5_dir, cli_groups))
+
+
+@pytest.mark.parametrize(
+    "lines, extra, match",
+    [
+        (['{"query": "q", "documents": ["a"]}'], ["--top-n", "0"], "top_n=0"),
+        (['{"query": "q", "documents": ["a"]}'], ["--output", "out.csv"], "use a .jsonl file"),
+        (['{"query": "q", "documents": ["a"]}'], ["--template", "Query: {query}"], r"lacks \{document\}"),
+        (['{"query": "q", "documents": []}'], [], "is empty"),
+        (['{"query": "q", "docs": ["a"]}'], [], "neither a 'documents' list"),
+        (['{"query": "q", "documents": "a"}'], [], "list of strings"),
+    ],
+)
+def test_cli_bad_input_is_one_line(tiny_t5_dir, tmp_path, capsys, lines, extra, match):
+    from t5cls.cli import main
+
+    source = tmp_path / "queries.jsonl"
+    source.write_text("\n".join(lines) + "\n")
+    extra = [str(tmp_path / e) if e.endswith(".csv") else e for e in extra]
+    assert main(["rerank", str(tiny_t5_dir), str(source), *extra]) == 2
+    err = capsys.readouterr().err
+    assert "t5cls rerank: error:" in err and "Traceback" not in err
+    assert re.search(match, err)
+
+
+def test_cli_table_without_document_column(tiny_t5_dir, tmp_path, capsys):
+    from t5cls.cli import main
+
+    source = tmp_path / "pairs.csv"
+    source.write_text("query,text\nq,a\n")
+    assert main(["rerank", str(tiny_t5_dir), str(source)]) == 2
+    assert "'document'" in capsys.readouterr().err
