@@ -317,7 +317,7 @@ class Classifier:
 
     # --- tokenising and batching ---------------------------------------------------------
 
-    def _encode(
+    def encode(
         self, items: list[TextInput], *, chunk: bool = False, stride: int | None = None, window_sizes: list[int] | None = None
     ) -> tuple[list[dict[str, list[int]]], int, list[int] | None]:
         """Model inputs per item (token ids and the tokenizer's other inputs), as :meth:`run_rows` takes them.
@@ -451,8 +451,12 @@ class Classifier:
                 bar.close()
         return out
 
-    def _long_input_settings(self, long_inputs: str | None, stride: Any, aggregate: str | None) -> tuple[bool, int | None, str]:
-        """(chunk?, stride, aggregate) of one call: its own settings, else the Classifier's."""
+    def long_input_settings(self, long_inputs: str | None, stride: Any, aggregate: str | None) -> tuple[bool, int | None, str]:
+        """``(chunk, stride, aggregate)`` for one call: its own settings, else the Classifier's.
+
+        Raises:
+            InputError: an unknown ``long_inputs`` or ``aggregate``, or ``stride`` not smaller than ``max_length``.
+        """
         long_inputs = self.long_inputs if long_inputs is None else check_long_inputs(long_inputs)
         stride = self.stride if stride is _UNSET or stride is None else stride
         if stride is not None:
@@ -464,7 +468,7 @@ class Classifier:
         self, items: list[TextInput], *, long_inputs: str | None = None, stride: Any = _UNSET, aggregate: str | None = None, bar: Any = None
     ) -> tuple[np.ndarray, list[int] | None, int]:
         """``(probabilities, windows per input or None, truncated inputs)`` in input order."""
-        chunk, stride, aggregate = self._long_input_settings(long_inputs, stride, aggregate)
+        chunk, stride, aggregate = self.long_input_settings(long_inputs, stride, aggregate)
         if not chunk:
             logits, truncated = self._logits(items, bar)
             return self._proba_from_logits(logits), None, truncated
@@ -622,7 +626,7 @@ class Classifier:
         if chunk_size < 1:
             raise ValueError(f"chunk_size={chunk_size} must be at least 1.")
         settings = dict(long_inputs=long_inputs, stride=stride, aggregate=aggregate)
-        self._long_input_settings(long_inputs, stride, aggregate)  # bad settings fail before the first input is read
+        self.long_input_settings(long_inputs, stride, aggregate)  # bad settings fail before the first input is read
         truncated = total = 0
         chunk: list[TextInput] = []
         iterator = iter(texts)

@@ -204,7 +204,18 @@ def calibration_report(raw_logits: np.ndarray, y_true: Sequence[int], *, tempera
         "bins": ECE_BINS,
         "before": calibration_metrics(before, y_true),
         "after": calibration_metrics(after, y_true),
+        "reliability": {"before": confidence_bins(before, y_true), "after": confidence_bins(after, y_true)},
     }
+
+
+def raw_logits_from_proba(proba: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Logits at temperature 1 that give ``proba`` at ``temperature``: ``temperature * log(proba)``.
+
+    Softmax ignores a constant per row, so ``softmax(T * log p)`` is exactly ``softmax(raw)`` when
+    ``p = softmax(raw / T)``; this lets reports work from probabilities (chunked inputs included).
+    """
+    proba = np.asarray(proba, dtype=np.float64)
+    return temperature * np.log(np.maximum(proba, np.finfo(np.float32).tiny))
 
 
 def check_min_score(min_score: Any, *, problem_type: str | None = None) -> float | None:
@@ -246,4 +257,5 @@ __all__ = [
     "expected_calibration_error",
     "calibration_metrics",
     "calibration_report",
+    "raw_logits_from_proba",
 ]
