@@ -296,7 +296,7 @@ def fit_scaling(predictor: Predictor, texts: Sequence[TextInput], y_true: Any, *
     """
     if predictor.problem_type == REGRESSION or predictor.template is not None:
         raise InputError("Temperatures and thresholds are fitted for classifiers (single- or multi-label), not regression or text-to-text models.")
-    check_fit_labels(y_true, problem_type=predictor.problem_type, source=source)
+    check_fit_labels(y_true, problem_type=predictor.problem_type, source=source, labels=predictor.labels)
     config = predictor.model.config
     scores = predictor.scores(texts)
     if predictor.problem_type == MULTI_LABEL:

@@ -38,12 +38,13 @@ DEFAULT_THRESHOLD = 0.5
 _LOG_T_BOUNDS = (-math.log(100.0), math.log(100.0))
 
 
-def check_fit_labels(y_true: Any, *, problem_type: str, source: str = "eval data") -> None:
+def check_fit_labels(y_true: Any, *, problem_type: str, source: str = "eval data", labels: Sequence[str] | None = None) -> None:
     """Raise :class:`InputError` when ``y_true`` cannot fit a temperature or thresholds: one class only.
 
     Args:
         y_true: class ids (single-label) or 0/1 rows (multi-label).
         problem_type: ``"single_label_classification"`` or ``"multi_label_classification"``.
+        labels: label names in id order, to name the class in the message.
     """
     y = np.asarray(y_true)
     if problem_type == "multi_label_classification":
@@ -55,10 +56,11 @@ def check_fit_labels(y_true: Any, *, problem_type: str, source: str = "eval data
                 "or fit_temperature=False (--no-fit-temperature)."
             )
         return
-    classes = np.unique(y)
+    classes = np.unique(y).tolist()
     if len(classes) < 2:
+        named = [labels[c] for c in classes] if labels is not None else classes
         raise InputError(
-            f"{source} has one class only ({classes.tolist()}) in {len(y)} rows; a temperature fitted on it would only "
+            f"{source} has one class only ({named}) in {len(y)} rows; a temperature fitted on it would only "
             "learn to be sure of that class. Pass an eval set with several classes, or fit_temperature=False "
             "(--no-fit-temperature)."
         )

@@ -618,7 +618,7 @@ def train(
             check_known_labels(eval_set.parsed, names, source=eval_set.source)
         if _fits_scaling(fit_temperature, mode=mode, problem_type=problem_type):
             y_eval = encode_labels(eval_set.parsed, {name: i for i, name in enumerate(names)}, problem_type=problem_type)
-            check_fit_labels(y_eval, problem_type=problem_type, source=eval_set.source)
+            check_fit_labels(y_eval, problem_type=problem_type, source=eval_set.source, labels=names)
 
     # ---- model, tokenizer, rows (a bad checkpoint still fails before anything is written) ------
     import torch
