@@ -80,6 +80,19 @@ def test_log_likelihoods_equal_brute_force_fp64_from_checkpoint(fixture, request
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-9)
 
 
+def test_packed_encoder_equals_the_padded_encoder_fp32(t5_tokenizer, texts):
+    # Texts of many lengths in batches of several: the padding-free encoder (t5cls.packed) must give
+    # what transformers' padded forward gives, for both FFN kinds (gated-GELU and ReLU).
+    for seed, shape in ((5, {}), (6, dict(feed_forward_proj="relu", tie_word_embeddings=True))):
+        model = build_seq2seq(seed=seed, initializer_factor=0.5, **shape)
+        scorer = LabelScorer((model, t5_tokenizer), labels=LABELS, template=TEMPLATE, batch_tokens=160, show_progress_bar=False)
+        assert scorer._packs()
+        packed = scorer.log_likelihoods(texts)
+        scorer.use_packed_encoder = False
+        assert not scorer._packs()
+        np.testing.assert_allclose(packed, scorer.log_likelihoods(texts), rtol=0, atol=1e-5)
+
+
 def test_eager_attention_gives_the_same_log_likelihoods(t5_tokenizer, texts):
     model = build_seq2seq(seed=4, initializer_factor=0.5)
     kwargs = dict(labels=LABELS[:4], template=TEMPLATE, show_progress_bar=False)

@@ -5,7 +5,8 @@ candidate label: log P(label | prompt) = the sum over the label's tokens and the
 of the decoder's log-softmax, teacher-forced (REFERENCE.md §4). The usual way (lm-evaluation-
 harness) runs the whole model once per (text, label) pair. Here, per batch of texts:
 
-1. the encoder runs once per text;
+1. the encoder runs once per text, on its real tokens only (:mod:`t5cls.packed`, the same
+   padding-free forward as ``T5ForClassification``'s);
 2. all labels are merged into one prefix tree (trie) of decoder inputs: node 0 is the decoder
    start token, every other node a label-token prefix shared by the labels that start with it.
    The tree is one decoder row per text, so the cross-attention keys/values of a text are
@@ -44,7 +45,7 @@ from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, PreTrainedModel
 from transformers.masking_utils import create_bidirectional_mask
 
 from .allocator import tune_malloc
-from .batching import batches
+from .batching import min_padding_batches
 from .calibration import (
     CONTENT_FREE_INPUTS,
     check_calibration,
@@ -54,9 +55,10 @@ from .calibration import (
     fill_fields,
 )
 from .configuration import T5ClassificationConfig
-from .inference import DEFAULT_BATCH_TOKENS, default_device, default_dtype
+from .inference import DEFAULT_BATCH_TOKENS, PACKED_PADDING_COST, default_device, default_dtype
 from .labels import check_labels
 from .modeling import published_format
+from .packed import can_pack, packed_encoder_forward
 
 logger = logging.getLogger(__name__)
 
@@ -354,6 +356,10 @@ class LabelScorer:
         array([[0.982, 0.018]])
     """
 
+    # The encoder runs on real tokens only when that computes the same (see t5cls.packed); set
+    # ``scorer.use_packed_encoder = False`` for transformers' padded forward.
+    use_packed_encoder = True
+
     def __init__(
         self,
         model: str | Path | PreTrainedModel | tuple[PreTrainedModel, Any],
@@ -462,7 +468,13 @@ class LabelScorer:
     def _edge_log_probs(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """``(batch, edges)`` log-probabilities of every trie edge for a batch of prompts."""
         model, tree = self.model, self._decoder
-        encoder_hidden = model.get_encoder()(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        encoder = model.get_encoder()
+        if self._packs():
+            # Real tokens only (t5cls.packed, as T5ForClassification): zeros at padding, which the
+            # cross-attention mask hides anyway.
+            encoder_hidden = packed_encoder_forward(encoder, input_ids, attention_mask)  # (batch, seq, d_model)
+        else:
+            encoder_hidden = encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         decoder = model.get_decoder()
         batch = input_ids.shape[0]
         hidden = decoder.dropout(decoder.embed_tokens(tree["input_ids"].expand(batch, -1)))  # (batch, nodes, d_model)
@@ -494,6 +506,10 @@ class LabelScorer:
             out.append(logits[:, nodes, tokens] - log_norm[:, nodes])  # (step, edges)
         return torch.cat(out)
 
+    def _packs(self) -> bool:
+        encoder = self.model.get_encoder()
+        return self.use_packed_encoder and can_pack(encoder, dtype=encoder.embed_tokens.weight.dtype)
+
     def _encode(self, prompts: list[str]) -> list[list[int]]:
         encoded = self.tokenizer(prompts, add_special_tokens=True)["input_ids"]
         long = [i for i, ids in enumerate(encoded) if len(ids) > self.max_length]
@@ -508,7 +524,11 @@ class LabelScorer:
             return np.zeros((0, len(self.labels)))
         encoded = self._encode(prompts)
         edge_log_probs = np.zeros((len(prompts), len(self.trie.edge_tokens)))
-        groups = batches([len(ids) + self.trie.num_nodes for ids in encoded], batch_tokens=self.batch_tokens)
+        groups = min_padding_batches(
+            [len(ids) + self.trie.num_nodes for ids in encoded],
+            batch_tokens=self.batch_tokens,
+            padding_cost=PACKED_PADDING_COST if self._packs() else 1.0,
+        )
         with torch.inference_mode():
             for group in tqdm(groups, desc="scoring", unit="batch", disable=None if self.show_progress_bar else True):
                 padded = self.tokenizer.pad({"input_ids": [encoded[i] for i in group]}, return_tensors="pt")
