@@ -169,17 +169,15 @@ def test_server_and_onnx_give_softmax_of_raw_logits_over_t(trained, tmp_path):
 
 def test_no_fit_temperature_leaves_one_and_one_class_eval_fails_before_training(tiny_t5_dir, topic_files, tmp_path):
     train_csv, dev_csv = topic_files
-    assert main(["train", "--model", str(tiny_t5_dir), "--train", str(train_csv), "--eval", str(dev_csv), "--output",
-                 str(tmp_path / "plain"), "--epochs", "1", "--batch-size", "8", "--no-fit-temperature"]) == 0
-    assert json.loads((tmp_path / "plain" / "config.json").read_text()).get("temperature", 1.0) == 1.0
-
-    one_class = pd.read_csv(dev_csv).assign(label="sports")
+    one_class = tmp_path / "one_class.csv"
+    pd.read_csv(dev_csv).assign(label="sports").to_csv(one_class, index=False)
     with pytest.raises(InputError, match=r"one class only \(\['sports'\]\)"):
         train(tiny_t5_dir, train_csv, eval=one_class, output_dir=tmp_path / "bad", **FAST)
     assert not (tmp_path / "bad").exists()  # nothing written, nothing trained
-    # Without fitting, a one-class eval set is allowed.
-    train(tiny_t5_dir, train_csv, eval=one_class, output_dir=tmp_path / "ok", fit_temperature=False, epochs=1, batch_size=8,
-          show_progress_bar=False)
+    # Without fitting, a one-class eval set is allowed, and the temperature stays 1.
+    assert main(["train", "--model", str(tiny_t5_dir), "--train", str(train_csv), "--eval", str(one_class), "--output",
+                 str(tmp_path / "plain"), "--epochs", "1", "--batch-size", "8", "--no-fit-temperature"]) == 0
+    assert json.loads((tmp_path / "plain" / "config.json").read_text()).get("temperature", 1.0) == 1.0
 
 
 def test_calibrate_cli_output_and_in_place(trained, topic_files, tmp_path, capsys):
