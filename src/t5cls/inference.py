@@ -289,9 +289,6 @@ class Classifier:
         self.long_inputs = long_inputs
         self.stride = stride
         self.aggregate = aggregate
-        # How a text pair longer than max_length is cut: the longer text first (the tokenizer's
-        # default). ZeroShotClassifier sets "only_first", as transformers' zero-shot pipeline does.
-        self.truncation = "longest_first"
         self.batch_tokens = batch_tokens
         self.max_batch_size = max_batch_size
         self.show_progress_bar = show_progress_bar
@@ -318,7 +315,8 @@ class Classifier:
     # --- tokenising and batching ---------------------------------------------------------
 
     def encode(
-        self, items: list[TextInput], *, chunk: bool = False, stride: int | None = None, window_sizes: list[int] | None = None
+        self, items: list[TextInput], *, chunk: bool = False, stride: int | None = None, window_sizes: list[int] | None = None,
+        truncation: str = "longest_first",
     ) -> tuple[list[dict[str, list[int]]], int, list[int] | None]:
         """Model inputs per item (token ids and the tokenizer's other inputs), as :meth:`run_rows` takes them.
 
@@ -328,6 +326,8 @@ class Classifier:
         with everything else of the item (special tokens, the pair's second text) whole, and
         ``windows`` says how many rows each item has. ``window_sizes``: per item, the tokens its
         text's windows may take (default: what ``max_length`` leaves beside the rest of the item).
+        ``truncation``: how a pair is cut, ``"longest_first"`` (the tokenizer's default) or
+        ``"only_first"`` (the premise only, as transformers' zero-shot pipeline does).
         """
         firsts = [item if isinstance(item, str) else item[0] for item in items]
         pairs = [not isinstance(item, str) for item in items]
@@ -352,7 +352,7 @@ class Classifier:
             args = ([firsts[i] for i in too_long], [seconds[i] for i in too_long] if seconds is not None else None)
             options = dict(add_special_tokens=True, return_attention_mask=False, max_length=self.max_length)
             try:
-                again = self.tokenizer(*args, truncation=self.truncation if seconds is not None else True, **options)
+                again = self.tokenizer(*args, truncation=truncation if seconds is not None else True, **options)
             except Exception as exc:
                 if "too short" not in str(exc):
                     raise
@@ -420,11 +420,11 @@ class Classifier:
         packed = getattr(self.model, "_packed_encoder_applies", None)
         return PACKED_PADDING_COST if packed is not None and packed(None, None) else 1.0
 
-    def _logits(self, items: list[TextInput], bar: Any = None) -> tuple[np.ndarray, int]:
+    def _logits(self, items: list[TextInput], bar: Any = None, truncation: str = "longest_first") -> tuple[np.ndarray, int]:
         """Logits in input order and the number of truncated inputs; ``bar``: a tqdm bar to advance."""
         if not items:
             return np.zeros((0, self.config.num_labels), dtype=np.float32), 0
-        rows, truncated, _ = self.encode(items)
+        rows, truncated, _ = self.encode(items, truncation=truncation)
         return self.run_rows(rows, bar), truncated
 
     def run_rows(self, rows: list[dict[str, list[int]]], bar: Any = None) -> np.ndarray:
@@ -481,18 +481,20 @@ class Classifier:
 
     # --- public API ----------------------------------------------------------------------
 
-    def logits(self, texts: Any) -> np.ndarray:
+    def logits(self, texts: Any, *, truncation: str = "longest_first") -> np.ndarray:
         """The model's logits ``(n, num_labels)`` in input order (divided by the model's temperature;
         inputs longer than ``max_length`` truncated: windows have probabilities, not one logit row).
 
         Args:
             texts: a string, a ``(text, text_pair)`` tuple, or a list of either (not mixed).
+            truncation: pairs longer than ``max_length``: ``"longest_first"`` trims the longer text
+                first, ``"only_first"`` only the first text.
 
         Raises:
             TypeError: ``None`` or an item that is not a string / pair of strings (naming its index).
         """
         items, _ = as_text_list(texts)
-        logits, truncated = self._logits(items)
+        logits, truncated = self._logits(items, truncation=truncation)
         self._warn_truncated(truncated, len(items))
         return logits
 

@@ -10,6 +10,7 @@ once, sorted by length and packed into batches by a token budget, instead of one
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ import numpy as np
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel
 
+from .configuration import T5ClassificationConfig
 from .errors import InputError
 from .inference import DEFAULT_BATCH_TOKENS, Classifier, default_device, default_dtype
 from .inputs import as_text_list
@@ -134,6 +136,14 @@ def load_nli_model(src: str | Path, *, dtype: torch.dtype | None = None) -> tupl
     return model.eval(), tokenizer
 
 
+def _t5cls_directory(path: Path) -> bool:
+    """A saved T5ForClassification (or its ONNX export): the directories :class:`Classifier` loads itself."""
+    config = path / "config.json"
+    if not config.is_file():
+        return False
+    return json.loads(config.read_text()).get("model_type") == T5ClassificationConfig.model_type or published_format(path) is not None
+
+
 class ZeroShotClassifier:
     """Zero-shot classification with an NLI model: scores of "text entails template(label)".
 
@@ -156,12 +166,18 @@ class ZeroShotClassifier:
         tokenizer: the tokenizer, when ``model`` is an object (loaded from ``model`` otherwise).
         device: defaults to CUDA when available, else CPU.
         dtype: defaults to bf16 on CUDA, fp32 on CPU.
+        quantize: ``None`` or ``"int8"``: run the NLI model through :class:`t5cls.Classifier`'s
+            ONNX Runtime int8 path (CPU). A t5cls directory with ``model_int8.onnx`` (from
+            ``t5cls export --int8``) is used as it is; any other model is exported once, at start.
         max_length: most tokens per (premise, hypothesis) pair (defaults to the tokenizer's maximum).
         batch_tokens: most padded tokens per batch.
         long_inputs: ``"truncate"`` (default) or ``"chunk"`` (windows of the premise); per call too.
         stride: with ``"chunk"``, tokens of overlap between consecutive windows (smaller than
             ``max_length``); default a quarter of the window.
         aggregate: with ``"chunk"``, ``"mean"`` or ``"max"`` over the windows' label scores.
+
+    ``model`` may also be a :class:`t5cls.Classifier` over an NLI model: its batching and backend
+    (torch or ONNX, fp32 or int8) are shared, not copied.
 
     Raises:
         ValueError: the model has no entailment label, or no tokenizer was given with a model object.
@@ -179,6 +195,7 @@ class ZeroShotClassifier:
         *,
         device: str | torch.device | None = None,
         dtype: torch.dtype | str | None = None,
+        quantize: str | None = None,
         max_length: int | None = None,
         batch_tokens: int = DEFAULT_BATCH_TOKENS,
         long_inputs: str = "truncate",
@@ -187,13 +204,19 @@ class ZeroShotClassifier:
     ):
         check_long_inputs(long_inputs)
         check_aggregate(aggregate)
-        if isinstance(model, (str, Path)):
+        classifier: Classifier | None = model if isinstance(model, Classifier) else None
+        if classifier is None and quantize and isinstance(model, (str, Path)) and _t5cls_directory(Path(model)):
+            # Classifier's own int8 path: an export's model_int8.onnx, else export (and quantise) once.
+            classifier = Classifier(model, tokenizer, device=device, quantize=quantize, max_length=max_length, batch_tokens=batch_tokens)
+        elif classifier is None and isinstance(model, (str, Path)):
             # Loaded in the dtype it will run in; Classifier moves it to the device.
-            model, loaded_tokenizer = load_nli_model(model, dtype=default_dtype(default_device(device), dtype))
+            run_dtype = torch.float32 if quantize else default_dtype(default_device(device), dtype)
+            model, loaded_tokenizer = load_nli_model(model, dtype=run_dtype)
             tokenizer = tokenizer or loaded_tokenizer
-        elif tokenizer is None:
+        elif classifier is None and tokenizer is None:
             raise ValueError("Pass the tokenizer with the model: ZeroShotClassifier(model, tokenizer).")
-        label2id = dict(model.config.label2id or {})
+        config = classifier.config if classifier is not None else model.config
+        label2id = dict(config.label2id or {})
         self.entailment_id = find_label_id(label2id, "entail")
         if self.entailment_id is None:
             raise ValueError(
@@ -206,13 +229,18 @@ class ZeroShotClassifier:
             # Two-way NLI ("entailment" / "not_entailment"): the other label is the "no".
             self.contradiction_id = 1 - self.entailment_id
         # Tokenising, length-sorted token-budget batching and input order: the one shared path.
-        self.classifier = Classifier(
-            model, tokenizer, device=device, dtype=dtype, max_length=max_length, batch_tokens=batch_tokens, stride=stride
-        )
-        # transformers' zero-shot pipeline truncates only the premise, never the hypothesis.
-        self.classifier.truncation = "only_first"
-        self.model = self.classifier.model
-        self.tokenizer = tokenizer
+        if classifier is None:
+            classifier = Classifier(
+                model, tokenizer, device=device, dtype=None if quantize else dtype, quantize=quantize,
+                max_length=max_length, batch_tokens=batch_tokens,
+            )  # fmt: skip
+        self.classifier = classifier
+        self.config = config
+        self.model = classifier.model  # None on the ONNX backend
+        self.tokenizer = classifier.tokenizer
+        self.quantize = classifier.quantize
+        if stride is not None:
+            check_window(classifier.max_length, stride)
         self.long_inputs = long_inputs
         self.stride = stride
         self.aggregate = aggregate
@@ -332,14 +360,15 @@ class ZeroShotClassifier:
 
     def logits(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
         """NLI logits ``(n, num_nli_labels)`` of (premise, hypothesis) pairs, in input order."""
-        return self.classifier.logits(list(pairs))
+        # Only the premise is cut, never the hypothesis, as transformers' zero-shot pipeline does.
+        return self.classifier.logits(list(pairs), truncation="only_first")
 
     def _scores(self, rows: torch.Tensor, *, multi_label: bool) -> np.ndarray:
         """Label scores from one text's NLI logits ``rows`` (labels, num_nli_labels)."""
         if not multi_label:
             return torch.softmax(rows[:, self.entailment_id], dim=0).numpy()
         if self.contradiction_id is None:
-            labels = dict(self.model.config.label2id)
+            labels = dict(self.config.label2id)
             raise ValueError(
                 f"Multi-label scores (and calls with one label) need a contradiction label, and the model's labels "
                 f"{labels} have none; pass two or more labels with multi_label=False, or name the model's labels."
