@@ -416,6 +416,103 @@ def _run_score(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- rerank --------------------------------------------------------------------------------
+
+
+def _add_rerank(subparsers: argparse._SubParsersAction) -> None:
+    from .inference import DEFAULT_BATCH_TOKENS
+    from .rerank import DEFAULT_TEMPLATE
+
+    p = subparsers.add_parser(
+        "rerank",
+        help="Rank documents by relevance to a query (monoT5-style seq2seq T5, or a pair classifier).",
+        description="Read queries and their documents from INPUT (.jsonl: {\"query\": ..., \"documents\": [...]} per line; "
+        ".csv/.tsv: query and document columns, consecutive rows of one query grouped) and write one JSON line per "
+        "query, in input order, as it goes: {\"query\", \"results\": [{\"index\", \"score\"}, ...]} best first, "
+        "score = P(relevant). Long documents are scored by their best window (MaxP).",
+    )
+    p.add_argument("model", help="a seq2seq T5 (e.g. monoT5) or a (query, document) pair classifier: directory or hub id")
+    p.add_argument("input", help="a .jsonl, .csv or .tsv file")
+    p.add_argument("--top-n", type=int, help="keep the N best documents per query (default: all)")
+    p.add_argument("--return-documents", action="store_true", help="add each document's text to its result")
+    p.add_argument("--output", "-o", help="a .jsonl file (default: JSON lines on stdout)")
+    p.add_argument("--template", default=DEFAULT_TEMPLATE, help=f"seq2seq prompt with {{query}} and {{document}} (default {DEFAULT_TEMPLATE!r})")
+    p.add_argument("--true-word", default="true", help="seq2seq: the one-token answer meaning relevant (default: true)")
+    p.add_argument("--false-word", default="false", help="seq2seq: the one-token answer meaning not relevant (default: false)")
+    p.add_argument("--relevant-label", help="two-label classifiers: the label meaning relevant (default: found by name)")
+    p.add_argument("--long-inputs", default="chunk", choices=["chunk", "truncate"], help="chunk: best window (default); truncate: first window")
+    p.add_argument("--stride", type=int, help="tokens shared by consecutive windows (default: a quarter of the window)")
+    p.add_argument("--max-length", type=int, help="tokens per (query, document) input (default: the tokenizer's)")
+    p.add_argument("--query-column", default="query", help="query column / field (default: query)")
+    p.add_argument("--documents-column", default="documents", help=".jsonl list-of-documents field (default: documents)")
+    p.add_argument("--document-column", default="document", help=".csv/.tsv document column (default: document)")
+    p.add_argument("--batch-tokens", type=int, default=DEFAULT_BATCH_TOKENS, help="tokens per batch")
+    p.add_argument("--device", help="e.g. cpu or cuda (default: cuda when available)")
+    p.add_argument("--dtype", help="e.g. float32 or bfloat16 (default: bf16 on CUDA, fp32 on CPU)")
+
+
+def _run_rerank(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .errors import InputError
+    from .inference import DEFAULT_CHUNK_SIZE
+    from .inputs import iter_query_documents, record_writer
+    from .rerank import Reranker, check_rerank_template, check_top_n
+
+    # Argument and input mistakes fail before the model loads.
+    check_top_n(args.top_n)
+    check_rerank_template(args.template)
+    if args.output and args.output != "-" and Path(args.output).suffix.lower() != ".jsonl":
+        raise InputError(f"--output {args.output!r}: rerank writes nested results as JSON lines; use a .jsonl file.")
+    groups = iter_query_documents(
+        args.input, query_column=args.query_column, documents_column=args.documents_column, document_column=args.document_column
+    )
+    groups = _peeked(groups)  # the first group is read (and checked) now
+    reranker = Reranker(
+        args.model,
+        template=args.template,
+        true_word=args.true_word,
+        false_word=args.false_word,
+        relevant_label=args.relevant_label,
+        max_length=args.max_length,
+        stride=args.stride,
+        long_inputs=args.long_inputs,
+        batch_tokens=args.batch_tokens,
+        device=args.device,
+        dtype=args.dtype,
+    )
+    count = 0
+    with record_writer(args.output) as write:
+        while True:
+            # Enough pairs per call to sort well, few enough to write results as they come.
+            chunk: list[tuple[str, list[str]]] = []
+            pairs = 0
+            for query, documents in groups:
+                chunk.append((query, documents))
+                pairs += len(documents)
+                if pairs >= DEFAULT_CHUNK_SIZE:
+                    break
+            if not chunk:
+                break
+            ranked = reranker.rank([q for q, _ in chunk], [d for _, d in chunk], top_n=args.top_n, return_documents=args.return_documents)
+            write({"query": query, "results": results} for (query, _), results in zip(chunk, ranked))
+            count += len(chunk)
+            if args.output is None or args.output == "-":
+                sys.stdout.flush()
+    if args.output and args.output != "-":
+        print(f"wrote {count} rankings to {args.output}", file=sys.stderr)
+    return 0
+
+
+def _peeked(items):
+    """The same iterator, with its first item read now (so that its errors come first)."""
+    import itertools
+
+    items = iter(items)
+    first = list(itertools.islice(items, 1))
+    return itertools.chain(first, items)
+
+
 # --- train / evaluate / demo ---------------------------------------------------------------
 
 
@@ -721,6 +818,7 @@ COMMANDS: list[Command] = [
     ("calibrate", _add_calibrate, _run_calibrate),
     ("predict", _add_predict, _run_predict),
     ("score", _add_score, _run_score),
+    ("rerank", _add_rerank, _run_rerank),
     ("zero-shot", _add_zero_shot, _run_zero_shot),
     ("export", _add_export, _run_export),
     ("serve", _add_serve, _run_serve),

@@ -16,7 +16,7 @@ import json
 import logging
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -318,7 +318,7 @@ class Classifier:
         self, items: list[TextInput], *, chunk: bool = False, stride: int | None = None, window_sizes: list[int] | None = None,
         truncation: str = "longest_first",
     ) -> tuple[list[dict[str, list[int]]], int, list[int] | None]:
-        """Model inputs per item (token ids and the tokenizer's other inputs), as :meth:`run_rows` takes them.
+        """Model inputs per item (token ids and the tokenizer's other inputs), as :meth:`logits_from_ids` takes them.
 
         Returns ``(rows, truncated, windows)``. Without ``chunk``: one row per item, truncated to
         ``max_length`` (``truncated`` counts them) and ``windows`` is None. With ``chunk``: an
@@ -425,12 +425,21 @@ class Classifier:
         if not items:
             return np.zeros((0, self.config.num_labels), dtype=np.float32), 0
         rows, truncated, _ = self.encode(items, truncation=truncation)
-        return self.run_rows(rows, bar), truncated
+        return self._rows_logits(rows, bar), truncated
 
-    def run_rows(self, rows: list[dict[str, list[int]]], bar: Any = None) -> np.ndarray:
-        """Logits of encoded rows (token ids per model input), in row order, through the one batching path."""
+    def logits_from_ids(self, rows: Sequence[Mapping[str, Sequence[int]]]) -> np.ndarray:
+        """:meth:`logits` of inputs that are already tokenised, in input order.
+
+        For callers that build inputs at the token level (the Reranker's document windows): each
+        row maps the tokenizer's input names (``input_ids``, and e.g. ``token_type_ids``) to ids,
+        special tokens included; they are used as given, not truncated. Same batching as for text.
+        """
+        rows = [{name: list(ids) for name, ids in row.items() if name != "attention_mask"} for row in rows]
         if not rows:
             return np.zeros((0, self.config.num_labels), dtype=np.float32)
+        return self._rows_logits(rows, None)
+
+    def _rows_logits(self, rows: list[dict[str, list[int]]], bar: Any) -> np.ndarray:
         groups = min_padding_batches(
             [len(row["input_ids"]) for row in rows],
             batch_tokens=self.batch_tokens,
@@ -475,7 +484,7 @@ class Classifier:
         if not items:
             return np.zeros((0, self.config.num_labels), dtype=np.float32), [], 0
         rows, _, windows = self.encode(items, chunk=True, stride=stride)
-        per_window = self._proba_from_logits(self.run_rows(rows, bar))  # (total windows, num_labels)
+        per_window = self._proba_from_logits(self._rows_logits(rows, bar))  # (total windows, num_labels)
         single = self.problem_type == "single_label_classification"
         return aggregate_windows(per_window, windows, how=aggregate, renormalize=single).astype(np.float32), windows, 0
 

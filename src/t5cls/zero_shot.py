@@ -356,7 +356,7 @@ class ZeroShotClassifier:
         for labels in label_sets:
             windows.append(per_pair[start])  # the same for every label of the text
             start += len(labels)
-        return torch.from_numpy(clf.run_rows(rows)), windows
+        return torch.from_numpy(clf.logits_from_ids(rows)), windows
 
     def logits(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
         """NLI logits ``(n, num_nli_labels)`` of (premise, hypothesis) pairs, in input order."""
