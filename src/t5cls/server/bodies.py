@@ -122,6 +122,11 @@ def _integral(value: Any) -> Any:
 Count = Annotated[int, BeforeValidator(_integral), Field(ge=1), WithJsonSchema({"type": "integer", "minimum": 1})]
 """A positive integer (``top_k``, ``top_n``); ``3.0`` counts as ``3``, as in JSON Schema."""
 
+Stride = Annotated[
+    int, BeforeValidator(_integral), Field(ge=0), WithJsonSchema({"type": "integer", "minimum": 0, LIMIT_KEY: {"maximum": "max_stride"}})
+]
+"""Tokens of overlap between windows: at least 0 and under the model's max_length (``max_stride``)."""
+
 Text = Annotated[str, BeforeValidator(lambda v: _text(v, None, "a string")), WithJsonSchema(TEXT_SCHEMA)]
 """One non-blank string (a query, a document)."""
 
@@ -231,7 +236,7 @@ def ranked(row: np.ndarray, labels: Sequence[str], top_k: int | None = None) -> 
 
 
 __all__ = [
-    "Count", "Text", "Texts", "SingleTexts", "TextOrTexts", "Labels", "ScoreLabels", "Documents", "HypothesisTemplate", "ScoreTemplate",
+    "Count", "Stride", "Text", "Texts", "SingleTexts", "TextOrTexts", "Labels", "ScoreLabels", "Documents", "HypothesisTemplate", "ScoreTemplate",
     "StrictBody", "ErrorBody", "LabelScore", "ranked", "as_list", "array_schema", "input_list", "label_list", "json_type",
     "TEXT_SCHEMA", "PAIR_SCHEMA", "LIMIT_KEY", "LABEL_STRING_KEY", "UNION_BRANCHES", "HYPOTHESIS_TEMPLATE_PATTERN", "SCORE_TEMPLATE_PATTERN",
 ]

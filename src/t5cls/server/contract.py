@@ -10,7 +10,7 @@ hold the server to this document.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -53,7 +53,8 @@ def apply_limits(schema: Any, limits: Mapping[str, int]) -> Any:
     """A copy of ``schema`` with every limit marker replaced by the server's number.
 
     ``{"x-t5cls-limit": {"maxItems": "max_inputs"}}`` becomes ``{"maxItems": 64}``; a
-    comma-separated label string gets the pattern that bounds its count and label lengths.
+    comma-separated label string gets the pattern that bounds its count and label lengths. A limit
+    not in ``limits`` (one the loaded model sets, asked for before it loaded) is left out.
     """
     if isinstance(schema, list):
         return [apply_limits(item, limits) for item in schema]
@@ -61,15 +62,20 @@ def apply_limits(schema: Any, limits: Mapping[str, int]) -> Any:
         return schema
     out = {key: apply_limits(value, limits) for key, value in schema.items() if key not in (LIMIT_KEY, LABEL_STRING_KEY)}
     for keyword, name in (schema.get(LIMIT_KEY) or {}).items():
-        out[keyword] = int(limits[name])
+        if name in limits:
+            out[keyword] = int(limits[name])
     if LABEL_STRING_KEY in schema:
         min_items = int(schema[LABEL_STRING_KEY]["min_items"])
         out["pattern"] = _label_string_pattern(min_items, int(limits["max_inputs"]), int(limits["max_chars"]))
     return out
 
 
-def install_openapi(app: FastAPI, limits: Mapping[str, int]) -> None:
-    """Make ``app.openapi()`` (``/openapi.json``, ``/docs``) publish the schema with ``limits`` filled in."""
+def install_openapi(app: FastAPI, limits: Callable[[], Mapping[str, int]]) -> None:
+    """Make ``app.openapi()`` (``/openapi.json``, ``/docs``) publish the schema with ``limits()`` filled in.
+
+    ``limits`` is called when the schema is first asked for: once the model is loaded, it knows
+    the model's limits too (``max_stride``).
+    """
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -77,7 +83,11 @@ def install_openapi(app: FastAPI, limits: Mapping[str, int]) -> None:
                 title=app.title, version=app.version, description=app.description, routes=app.routes,
                 openapi_version=app.openapi_version,
             )
-            app.openapi_schema = apply_limits(copy.deepcopy(schema), limits)
+            limits_now = limits()
+            filled = apply_limits(copy.deepcopy(schema), limits_now)
+            if "max_stride" not in limits_now:
+                return filled  # asked before the model loaded: not cached
+            app.openapi_schema = filled
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

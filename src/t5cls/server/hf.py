@@ -86,9 +86,9 @@ async def _classify(request: Request, texts: list[str], parameters: Classificati
     parameters = parameters or ClassificationParameters()
     labels = service.classifier.labels
     if parameters.function_to_apply is None:
-        rows = await service.run("classify", texts, key="texts")
+        rows = await service.probabilities(texts)
     else:
-        logits = await service.run("logits", texts, key="texts")
+        logits = await service.probabilities(texts, raw=True)
         rows = list(_APPLY[parameters.function_to_apply](np.asarray(logits, dtype=np.float64)))
     return [ranked(row, labels, parameters.top_k) for row in rows]
 
@@ -98,7 +98,8 @@ async def _zero_shot(request: Request, texts: list[str], parameters: ZeroShotPar
     service.check_limits(texts)
     labels = tuple(parameters.candidate_labels)
     service.check_limits(labels, what="parameters.candidate_labels")
-    key = (parameters.hypothesis_template or DEFAULT_HYPOTHESIS_TEMPLATE, bool(parameters.multi_label), None)
+    # /v1/zero-shot's key with its defaults (no threshold, inputs truncated), so the two share calls.
+    key = (parameters.hypothesis_template or DEFAULT_HYPOTHESIS_TEMPLATE, bool(parameters.multi_label), None, "truncate", None, "mean")
     costs = service.token_costs(texts, rows=len(labels))
     results = await service.run("zero-shot", [(text, labels) for text in texts], key=key, costs=costs)
     return [[{"label": label, "score": score} for label, score in zip(r["labels"], r["scores"])] for r in results]

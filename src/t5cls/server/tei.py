@@ -91,8 +91,7 @@ def add_routes(app: FastAPI, *, classifier: bool, rerank: bool) -> list[str]:
             items = [body.inputs] if single else body.inputs
             items = [tuple(item) if isinstance(item, list) else item for item in items]
             service.check_limits(items)
-            key = "pairs" if isinstance(items[0], tuple) else "texts"
-            rows = await service.run("logits" if body.raw_scores else "classify", items, key=key)
+            rows = await service.probabilities(items, raw=body.raw_scores)
             results = [ranked(np.asarray(row), service.classifier.labels) for row in rows]
             return results[0] if single else results
 
