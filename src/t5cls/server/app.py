@@ -10,6 +10,12 @@ loads the model once. Endpoints (OpenAPI docs at ``/docs``):
 - ``POST /v1/score`` ``{"inputs", "labels", "template"?}`` (a seq2seq T5: exact label probabilities)
 - ``GET /health``, ``GET /v1/model``
 
+The formats other clients speak have a module each, wired here: :mod:`.hf` (``POST /``, the
+Hugging Face Inference API), :mod:`.tei` (``/predict``, ``/rerank``), :mod:`.cohere`
+(``/v1/rerank``, ``/v2/rerank``), :mod:`.page` (``GET /``), :mod:`.metrics` (``GET /metrics``).
+Body types shared by all are in :mod:`.bodies`; :mod:`.contract` makes ``/openapi.json`` state
+every status, the error body and this server's limits.
+
 Concurrent requests are merged by one :class:`~t5cls.server.batcher.MicroBatcher` per endpoint; all
 model calls run one at a time in a single worker thread, so the event loop never waits on the
 model. Requests beyond the limits (inputs per request, characters per input, body bytes) get a
