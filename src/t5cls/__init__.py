@@ -22,7 +22,7 @@ T5ForClassification.register_for_auto_class("AutoModelForSequenceClassification"
 
 from .convert import from_t5  # noqa: E402
 from .errors import InputError, InputTypeError  # noqa: E402
-from .evaluation import evaluate  # noqa: E402
+from .evaluation import calibrate, evaluate  # noqa: E402
 from .inference import Classifier  # noqa: E402
 from .loading import ModelInfo, inspect_model  # noqa: E402
 from .rerank import Reranker  # noqa: E402
@@ -48,5 +48,6 @@ __all__ = [
     "train",
     "TrainingConfig",
     "evaluate",
+    "calibrate",
     "__version__",
 ]

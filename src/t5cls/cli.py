@@ -16,6 +16,18 @@ if TYPE_CHECKING:
     from .training_config import TrainingConfig
 
 
+def _add_long_inputs(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--long-inputs", default="truncate", choices=["truncate", "chunk"],
+                   help="inputs longer than --max-length: cut them (default), or read the text in overlapping windows")
+    p.add_argument("--stride", type=int, help="with --long-inputs chunk: tokens of overlap between windows (default: a quarter of the window)")
+    p.add_argument("--aggregate", default="mean", choices=["mean", "max"],
+                   help="with --long-inputs chunk: average the windows' probabilities (default) or take each label's largest")
+
+
+def _long_inputs(args: argparse.Namespace) -> dict:
+    return {"long_inputs": args.long_inputs, "stride": args.stride, "aggregate": args.aggregate}
+
+
 def _split_labels(value: str | None) -> list[str] | None:
     if value is None:
         return None
@@ -105,6 +117,8 @@ def _add_zero_shot(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--question-column", default="question", help="question column for --preset boolean-qa")
     p.add_argument("--output", help="write results here (.jsonl, or .csv/.tsv) instead of printing JSON lines")
     p.add_argument("--batch-tokens", type=int, default=DEFAULT_BATCH_TOKENS, help="most padded tokens per batch")
+    p.add_argument("--max-length", type=int, help="most tokens per (premise, hypothesis) pair (default: the tokenizer's)")
+    _add_long_inputs(p)
     p.add_argument("--device", help="e.g. cpu or cuda (default: cuda when available)")
 
 
@@ -129,7 +143,11 @@ def _run_zero_shot(args: argparse.Namespace) -> int:
     else:
         frame = read_table(args.input, columns=[args.text_column])
         texts = frame[args.text_column].astype(str).tolist()
-    classifier = ZeroShotClassifier(args.model, device=args.device, batch_tokens=args.batch_tokens, base=args.base)
+    from .windows import check_aggregate, check_long_inputs
+
+    check_long_inputs(args.long_inputs)
+    check_aggregate(args.aggregate)
+    classifier = ZeroShotClassifier(args.model, device=args.device, batch_tokens=args.batch_tokens, max_length=args.max_length, base=args.base)
     results = classifier(
         texts,
         args.labels,
@@ -137,10 +155,12 @@ def _run_zero_shot(args: argparse.Namespace) -> int:
         multi_label=args.multi_label,
         threshold=args.threshold,
         preset=args.preset,
+        **_long_inputs(args),
     )
     if args.output and Path(args.output).suffix.lower() in (".csv", ".tsv"):
         rows = [
             {"sequence": r["sequence"], "label": r["label"], "score": r["scores"][0]}
+            | ({"windows": r["windows"]} if "windows" in r else {})
             | {f"score_{label}": score for label, score in zip(r["labels"], r["scores"])}
             for r in results
         ]
@@ -164,8 +184,11 @@ def _add_serve(subparsers: argparse._SubParsersAction) -> None:
         "serve",
         help="Serve a model over HTTP (FastAPI + uvicorn) with micro-batching.",
         description="Serve MODEL: POST /v1/classify (a T5 classifier), /v1/zero-shot (an NLI classifier), "
-        "/v1/score (a seq2seq T5); GET /health, /v1/model; docs at /docs. Concurrent requests are merged "
-        "into token-budget batches. Stop with Ctrl-C or SIGTERM: in-flight requests complete first.",
+        "/v1/score (a seq2seq T5); the formats other clients send: POST / (Hugging Face Inference API), "
+        "/predict and /rerank (text-embeddings-inference), /v1/rerank and /v2/rerank (Cohere; a seq2seq T5 "
+        "reranks monoT5-style); GET / (a page to try the model), /health, /v1/model, /metrics (Prometheus); "
+        "docs at /docs, the contract at /openapi.json. Concurrent requests are merged into token-budget "
+        "batches. Stop with Ctrl-C or SIGTERM: in-flight requests complete first.",
     )
     p.add_argument("model", help="a classifier directory (t5cls convert), a seq2seq T5 directory, or a PEFT adapter over either")
     _add_base(p)
@@ -177,6 +200,7 @@ def _add_serve(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-batch-size", type=int, help="most inputs merged into one call; 1 turns batching off (default: no cap)")
     p.add_argument("--max-inputs", type=int, help="most inputs per request (default 64)")
     p.add_argument("--max-chars", type=int, help="most characters per input (default 10000)")
+    p.add_argument("--max-documents", type=int, help="most documents per rerank request (default 1000)")
     p.add_argument("--max-body-bytes", type=int, help="largest request body (default 1048576)")
     p.add_argument("--device", help="e.g. cpu or cuda (default: cuda when available)")
     p.add_argument("--dtype", help="e.g. float32 or bfloat16 (default: bf16 on CUDA, fp32 on CPU)")
@@ -190,7 +214,7 @@ def _run_serve(args: argparse.Namespace) -> int:
 
     names = (
         "device", "dtype", "max_batch_tokens", "max_wait_ms", "max_batch_size", "max_inputs", "max_chars",
-        "max_body_bytes", "limit_concurrency", "threads", "base",
+        "max_body_bytes", "limit_concurrency", "threads", "max_documents", "base",
     )  # fmt: skip
     options = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     try:
@@ -222,13 +246,19 @@ def _add_predict(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--pair-column", help="second-text column for sentence pairs (e.g. a hypothesis)")
     p.add_argument("--backend", choices=["torch", "onnx"], help="default: torch (onnx with --int8)")
     p.add_argument("--int8", action="store_true", help="int8 dynamic quantisation through ONNX Runtime (CPU)")
-    p.add_argument("--threshold", type=float, default=0.5, help="multi-label models: probability to predict a label")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="multi-label models: probability to predict a label, for every label (default: the model's saved thresholds, else 0.5)")
+    p.add_argument("--min-score", type=float, default=None,
+                   help="single-label models: write an empty label when the top probability is under this, e.g. 0.8")
     p.add_argument("--batch-tokens", type=int, help="padded tokens per batch")
-    p.add_argument("--max-length", type=int, help="truncate inputs to this many tokens (default: the tokenizer's)")
+    p.add_argument("--max-length", type=int, help="most tokens per model input (default: the tokenizer's)")
+    _add_long_inputs(p)
     p.add_argument("--device", help="e.g. cpu or cuda (default: cuda when available)")
 
 
 def _run_predict(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from .inference import Classifier
     from .inputs import iter_texts, record_writer
 
@@ -240,13 +270,16 @@ def _run_predict(args: argparse.Namespace) -> int:
         quantize="int8" if args.int8 else None,
         device=args.device,
         max_length=args.max_length,
+        min_score=args.min_score,
+        **_long_inputs(args),
         base=args.base,
         **options,
     )
+    clf.labels_from_proba(np.zeros((0, len(clf.labels))), threshold=args.threshold)  # a bad threshold fails before reading
     count = 0
     with record_writer(args.output) as write:
-        for proba in clf.stream(texts):
-            write(clf.records(proba, threshold=args.threshold))
+        for proba, windows in clf.stream(texts, return_windows=True):
+            write(clf.records(proba, threshold=args.threshold, windows=windows))
             count += len(proba)
     if args.output and args.output != "-":
         print(f"wrote {count} predictions to {args.output}", file=sys.stderr)
@@ -628,8 +661,21 @@ def _run_train(args: argparse.Namespace) -> int:
     print(f"labels: {result.labels} ({result.problem_type})")
     if result.metrics is not None:
         print(f"eval: {_format_metrics(result.metrics)}")
+        _print_calibration(result.metrics)
     print(f"saved to {result.output_dir} (model, metrics.json, plots)")
     return 0
+
+
+def _print_calibration(metrics: dict) -> None:
+    calibration = metrics.get("calibration")
+    if calibration:
+        before, after = calibration["before"], calibration["after"]
+        print(
+            f"calibration: temperature {calibration['temperature']:.4g}; ECE {before['ece']:.4f} -> {after['ece']:.4f}, "
+            f"NLL {before['nll']:.4f} -> {after['nll']:.4f}, Brier {before['brier']:.4f} -> {after['brier']:.4f} (before -> after scaling)"
+        )
+    if metrics.get("thresholds"):
+        print("thresholds: " + ", ".join(f"{label} {t:.3f}" for label, t in metrics["thresholds"].items()))
 
 
 def _is_main_process() -> bool:
@@ -651,7 +697,8 @@ def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("data", help="labelled data: .csv, .tsv, .jsonl or .parquet")
     p.add_argument("--output", default=None, help="directory for metrics.json and plots")
     _add_data_columns(p)
-    p.add_argument("--threshold", type=float, default=0.5, help="multi-label decision threshold")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="multi-label decision threshold for every label (default: the model's saved thresholds, else 0.5)")
     p.add_argument("--max-length", type=int, default=None)
     p.add_argument("--batch-tokens", type=int, default=None, help="most padded tokens per batch")
     p.add_argument("--device", default=None, help="e.g. cpu or cuda (default: cuda when available)")
@@ -676,6 +723,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         base=args.base,
     )
     print(f"{metrics['n']} examples: {_format_metrics(metrics)}")
+    _print_calibration(metrics)
     if "confusion_matrix" in metrics:
         labels = metrics["labels"]
         width = max(len(str(lab)) for lab in labels)
@@ -684,6 +732,53 @@ def _run_evaluate(args: argparse.Namespace) -> int:
             print(f"  {str(lab):>{width}}  " + " ".join(f"{n:5d}" for n in row))
     if args.output:
         print(f"report written to {args.output}")
+    return 0
+
+
+def _add_calibrate(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "calibrate",
+        help="Fit a classifier's temperature (single-label) or per-label thresholds (multi-label) on labelled data.",
+        description="Temperature scaling: find the T that minimises the NLL of softmax(logits / T) on DATA (held-out "
+        "data, not the training set) and save it in the model's config, so that every way of running the model gives "
+        "calibrated probabilities; predictions do not change. Multi-label models get each label's F1-best threshold.",
+    )
+    p.add_argument("model", help="a classifier directory (torch weights)")
+    p.add_argument("data", help="labelled data: .csv, .tsv, .jsonl or .parquet")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--output", help="write a calibrated copy of MODEL here")
+    where.add_argument("--in-place", action="store_true", help="update MODEL/config.json")
+    _add_data_columns(p)
+    p.add_argument("--max-length", type=int, default=None)
+    p.add_argument("--batch-tokens", type=int, default=None, help="most padded tokens per batch")
+    p.add_argument("--device", default=None, help="e.g. cpu or cuda (default: cuda when available)")
+
+
+def _run_calibrate(args: argparse.Namespace) -> int:
+    from .evaluation import calibrate
+
+    _quiet_hub_progress()
+    fitted = calibrate(
+        args.model,
+        args.data,
+        output_dir=args.output,
+        in_place=args.in_place,
+        text_column=args.text_column,
+        text_pair_column=args.text_pair_column,
+        label_column=args.label_column,
+        label_separator=args.label_separator,
+        device=args.device,
+        max_length=args.max_length,
+        batch_tokens=args.batch_tokens,
+    )
+    if "temperature" in fitted:
+        before, after = fitted["before"], fitted["after"]
+        print(f"temperature {fitted['temperature']:.4g} on {fitted['n']} examples")
+        for name in ("nll", "ece", "brier"):
+            print(f"  {name:5} {before[name]:.4f} -> {after[name]:.4f}")
+    else:
+        print(f"thresholds on {fitted['n']} examples: " + ", ".join(f"{label} {t:.3f}" for label, t in fitted["thresholds"].items()))
+    print(f"saved to {fitted['model_dir']}")
     return 0
 
 
@@ -743,6 +838,7 @@ COMMANDS: list[Command] = [
     ("convert", _add_convert, _run_convert),
     ("train", _add_train, _run_train),
     ("evaluate", _add_evaluate, _run_evaluate),
+    ("calibrate", _add_calibrate, _run_calibrate),
     ("predict", _add_predict, _run_predict),
     ("score", _add_score, _run_score),
     ("rerank", _add_rerank, _run_rerank),

@@ -194,6 +194,22 @@ def read_config_files(src: str | os.PathLike) -> tuple[dict[str, Any] | None, di
     return config, adapter, directory
 
 
+def update_config_file(model_dir: str | os.PathLike, updates: dict[str, Any]) -> Path:
+    """Set ``updates`` in a local model directory's ``config.json``, leaving every other field as it is.
+
+    Raises:
+        FileNotFoundError: no ``config.json`` there.
+    """
+    path = Path(model_dir) / CONFIG_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{str(model_dir)!r} has no {CONFIG_FILE} to update.")
+    config = {**_read_json_file(path), **updates}
+    tmp = path.with_name(f".{CONFIG_FILE}.tmp")
+    tmp.write_text(json.dumps(config, indent=2, sort_keys=True, allow_nan=False) + "\n", encoding="utf-8")
+    tmp.replace(path)  # atomically: a failed write leaves the old config
+    return path
+
+
 def _has_torch_weights(directory: Path) -> bool:
     return any(any(directory.glob(pattern)) for pattern in _WEIGHT_PATTERNS)
 
@@ -513,6 +529,7 @@ __all__ = [
     "ModelInfo",
     "inspect_model",
     "read_config_files",
+    "update_config_file",
     "is_onnx_export",
     "wrong_kind",
     "default_max_length",
