@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .errors import InputError, InputTypeError
 from .inputs import TextInput, read_table, require_columns, text_column_values
 from .labels import REGRESSION, check_known_labels, encode_labels, parse_labels
 from .metrics import compute_metrics
@@ -35,8 +36,8 @@ def load_frame(data: Any, *, name: str, columns: Sequence[str]) -> pd.DataFrame:
     """A DataFrame from a path (.csv/.tsv/.jsonl/.parquet), a ``datasets.Dataset`` or a DataFrame.
 
     Raises:
-        TypeError: ``data`` is none of those.
-        FileNotFoundError / ValueError: see :func:`t5cls.inputs.read_table`; also an empty table or a
+        InputTypeError: ``data`` is none of those.
+        FileNotFoundError / InputError: see :func:`t5cls.inputs.read_table`; also an empty table or a
             missing column (the message lists the columns that exist).
     """
     if isinstance(data, (str, os.PathLike)):
@@ -46,18 +47,18 @@ def load_frame(data: Any, *, name: str, columns: Sequence[str]) -> pd.DataFrame:
     elif type(data).__module__.startswith("datasets") and hasattr(data, "to_pandas"):
         frame = data.to_pandas()
     else:
-        raise TypeError(
+        raise InputTypeError(
             f"{name} data is a {type(data).__name__}; pass a file path (.csv, .tsv, .jsonl, .parquet), "
             "a datasets.Dataset or a pandas DataFrame."
         )
     if frame.empty:
-        raise ValueError(f"{name} data has no rows.")
+        raise InputError(f"{name} data has no rows.")
     require_columns(frame, columns, source=f"{name} data")
     return frame.reset_index(drop=True)
 
 
 def frame_texts(frame: pd.DataFrame, *, source: str, text_column: str, text_pair_column: str | None) -> list[TextInput]:
-    """Texts (or ``(text, text_pair)`` tuples) of a table, with missing texts a ValueError naming the rows."""
+    """Texts (or ``(text, text_pair)`` tuples) of a table, with missing texts an InputError naming the rows."""
     texts = text_column_values(frame, text_column, source=source)
     if text_pair_column is None:
         return list(texts)
@@ -77,15 +78,15 @@ def prompts(texts: Sequence[TextInput], template: str) -> list[str]:
 
 
 def check_template(template: str, *, pairs: bool) -> None:
-    """Raise a ValueError when ``template`` lacks ``{text}`` (or ``{text_pair}`` with sentence pairs)."""
+    """Raise an InputError when ``template`` lacks ``{text}`` (or ``{text_pair}`` with sentence pairs)."""
     needed = ["{text}"] + (["{text_pair}"] if pairs else [])
     missing = [field for field in needed if field not in template]
     if missing:
-        raise ValueError(f"template={template!r} lacks {', '.join(missing)}; e.g. {DEFAULT_PAIR_TEMPLATE if pairs else DEFAULT_TEMPLATE!r}.")
+        raise InputError(f"template={template!r} lacks {', '.join(missing)}; e.g. {DEFAULT_PAIR_TEMPLATE if pairs else DEFAULT_TEMPLATE!r}.")
     try:
         template.format(text="", text_pair="")
     except (KeyError, IndexError, ValueError) as exc:
-        raise ValueError(f"template={template!r} has a field other than {{text}} / {{text_pair}} ({exc}).") from exc
+        raise InputError(f"template={template!r} has a field other than {{text}} / {{text_pair}} ({exc}).") from exc
 
 
 class Predictor:
@@ -135,7 +136,7 @@ def load_predictor(
     if type(model).__name__ == "LabelScorer":
         return Predictor(model, problem_type="single_label_classification", labels=list(model.labels), template=DEFAULT_TEMPLATE)
     if not isinstance(model, (str, os.PathLike)):
-        raise TypeError(f"model is a {type(model).__name__}; pass a model directory, a t5cls.Classifier or a t5cls.LabelScorer.")
+        raise InputTypeError(f"model is a {type(model).__name__}; pass a model directory, a t5cls.Classifier or a t5cls.LabelScorer.")
     path = Path(model)
     if not path.is_dir():
         raise FileNotFoundError(f"Model directory {str(model)!r} does not exist.")
@@ -169,7 +170,7 @@ def evaluate_texts(
         ``(metrics, encoded true labels, scores)``.
 
     Raises:
-        ValueError: missing labels, or labels the model does not know (naming them).
+        InputError: missing labels, or labels the model does not know (naming them).
     """
     parsed = parse_labels(raw_labels, problem_type=predictor.problem_type, separator=label_separator, source=source)
     if predictor.problem_type != REGRESSION:
@@ -221,7 +222,7 @@ def evaluate(
 
     Raises:
         FileNotFoundError: no such model directory or data file.
-        ValueError: missing columns, empty data, missing labels, labels the model does not know.
+        InputError: missing columns, empty data, missing labels, labels the model does not know.
 
     Example:
         >>> metrics = t5cls.evaluate("my-classifier", "test.csv", output_dir="report")  # doctest: +SKIP

@@ -90,7 +90,7 @@ def export_onnx(
 
     Raises:
         FileExistsError: ``out`` is not empty and ``overwrite`` is false.
-        FileNotFoundError / ValueError: ``model`` is not a classifier directory.
+        FileNotFoundError / InputError: ``model`` is not a classifier directory.
 
     Example:
         >>> export_onnx("sst2-classifier", "sst2-onnx", int8=True)  # doctest: +SKIP
