@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from .batching import min_padding_batches, padding_share
-from .errors import InputError
+from .errors import InputError, check_int
 from .inputs import read_table
 
 logger = logging.getLogger(__name__)
@@ -392,7 +392,7 @@ def run_benchmark(
         A :class:`BenchReport`; :func:`format_report` renders it.
 
     Raises:
-        ValueError: unknown preset or row, bad sizes; FileNotFoundError: no data.
+        InputError: unknown preset or row, bad sizes; FileNotFoundError: no data.
     """
     from transformers import AutoTokenizer
 
@@ -403,8 +403,10 @@ def run_benchmark(
     unknown = sorted(set(rows) - set(ROWS))
     if unknown:
         raise InputError(f"rows {unknown} do not exist; pick from {sorted(ROWS)}.")
-    if repeat < 1:
-        raise InputError(f"repeat={repeat} must be at least 1.")
+    check_int("repeat", repeat)
+    check_int("n", n, none_ok=True, hint="the number of texts to benchmark")
+    check_int("threads", threads, none_ok=True)
+    check_int("batch_tokens", batch_tokens, none_ok=True, hint="padded tokens per batch")
     rows = sorted(set(rows) | {1})
     threads = threads or torch.get_num_threads()
     batch_tokens = batch_tokens or DEFAULT_BATCH_TOKENS

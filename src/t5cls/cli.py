@@ -48,8 +48,9 @@ def _add_convert(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run_convert(args: argparse.Namespace) -> int:
-    from .convert import from_t5, load_source_tokenizer, save_classifier
+    from .convert import check_output_dir, from_t5, load_source_tokenizer, save_classifier
 
+    check_output_dir(args.out, overwrite=args.overwrite)  # before the conversion, not after it
     tokenizer = load_source_tokenizer(args.src)
     model = from_t5(
         args.src,
@@ -221,7 +222,7 @@ def _run_predict(args: argparse.Namespace) -> int:
 
     check_threshold(args.threshold)  # before the model loads
     texts = iter_texts(args.input, text_column=args.text_column, pair_column=args.pair_column)
-    options = {"batch_tokens": args.batch_tokens} if args.batch_tokens else {}
+    options = {"batch_tokens": args.batch_tokens} if args.batch_tokens is not None else {}
     clf = Classifier(
         args.model,
         backend=args.backend,
@@ -447,9 +448,12 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run_train(args: argparse.Namespace) -> int:
+    from .errors import check_int
     from .training import train
 
     _quiet_hub_progress()
+    if args.lora_r is not None:
+        check_int("--lora-r", args.lora_r, hint="the LoRA rank, e.g. 16")
     lora = {"r": args.lora_r, "lora_alpha": 2 * args.lora_r} if args.lora_r else (True if args.lora else None)
     result = train(
         args.model,

@@ -23,7 +23,7 @@ from safetensors import safe_open
 from transformers import PreTrainedModel
 
 from .configuration import PROBLEM_TYPES, T5ClassificationConfig
-from .errors import InputError
+from .errors import InputError, check_number
 from .labels import check_labels
 from .modeling import T5ForClassification, published_format
 
@@ -357,6 +357,7 @@ def from_t5(
         raise InputError(f"query_init={query_init!r} is not supported; use one of {', '.join(QUERY_INITS)}.")
     if not isinstance(num_decoder_layers, int) or num_decoder_layers < 0:
         raise InputError(f"num_decoder_layers={num_decoder_layers!r} must be an integer >= 0 (0 = mean pooling).")
+    check_number("classifier_dropout", classifier_dropout, minimum=0.0, maximum=1.0, hint="a probability, e.g. 0.1")
     id2label, num_labels = _label_maps(labels, num_labels, problem_type)
     if query_init == "labels":
         if problem_type != "multi_label_classification" or num_decoder_layers == 0:
@@ -559,6 +560,20 @@ __all__: Iterable[str] = [
 ]
 
 
+def check_output_dir(out: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """``out`` as a Path when a model can be written there; call it before the work that fills it.
+
+    Raises:
+        FileExistsError: ``out`` is a directory that is not empty and ``overwrite`` is false, or a file.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"Output {str(out)!r} is a file, not a directory; pick a directory name.")
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise FileExistsError(f"Output directory {str(out)!r} exists and is not empty; pass overwrite=True (--overwrite) or pick another.")
+    return out
+
+
 @contextmanager
 def staged_directory(out: str | os.PathLike, *, overwrite: bool = False) -> Iterator[Path]:
     """Write into a temporary sibling of ``out``, moved into place only if the block succeeds.
@@ -568,9 +583,7 @@ def staged_directory(out: str | os.PathLike, *, overwrite: bool = False) -> Iter
     Raises:
         FileExistsError: ``out`` exists and is not empty, and ``overwrite`` is false.
     """
-    out = Path(out)
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise FileExistsError(f"Output directory {str(out)!r} exists and is not empty; pass overwrite=True (--overwrite) or pick another.")
+    out = check_output_dir(out, overwrite=overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:

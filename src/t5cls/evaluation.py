@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import InputError, InputTypeError
+from .errors import InputError, InputTypeError, check_int, check_max_length, check_threshold
 from .inputs import TextInput, read_table, require_columns, text_column_values
 from .labels import REGRESSION, check_known_labels, encode_labels, parse_labels
 from .metrics import compute_metrics
@@ -229,6 +229,9 @@ def evaluate(
         >>> metrics["accuracy"]  # doctest: +SKIP
         0.91
     """
+    check_threshold(threshold)  # options first: they fail before the data and the model are read
+    check_int("batch_tokens", batch_tokens, none_ok=True, hint="padded tokens per batch")
+    check_max_length(max_length)
     columns = [text_column, label_column] + ([text_pair_column] if text_pair_column else [])
     frame = load_frame(data, name="evaluation", columns=columns)
     source = str(data) if isinstance(data, (str, os.PathLike)) else "evaluation data"

@@ -234,6 +234,8 @@ def _source(source: str | Path) -> tuple[str, str, Path | None]:
 
 
 def _raw_chunks(path: Path | None, suffix: str, name: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    if path is not None and path.stat().st_size == 0:
+        return  # an empty file of any format: no rows (read_chunks says so)
     if suffix in LINE_SUFFIXES:
         yield from _line_chunks(path, suffix, name, chunk_rows)
     elif suffix in (".csv", ".tsv"):

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .errors import InputError, InputTypeError
 from .evaluation import (
     DEFAULT_PAIR_TEMPLATE,
     DEFAULT_TEMPLATE,
@@ -91,29 +92,29 @@ def _check_settings(
     early_stopping: int | None, has_eval: bool, checkpoint_steps: int | None, max_length: int,
 ) -> None:
     if mode not in MODES:
-        raise ValueError(f"mode={mode!r} is not supported; use 'classifier' (encoder + head) or 'text2text' (label strings).")
+        raise InputError(f"mode={mode!r} is not supported; use 'classifier' (encoder + head) or 'text2text' (label strings).")
     if optimizer not in OPTIMIZERS:
-        raise ValueError(f"optimizer={optimizer!r} is not supported; use one of {', '.join(OPTIMIZERS)}.")
+        raise InputError(f"optimizer={optimizer!r} is not supported; use one of {', '.join(OPTIMIZERS)}.")
     if not epochs or epochs <= 0:
-        raise ValueError(f"epochs={epochs!r} must be a positive number.")
+        raise InputError(f"epochs={epochs!r} must be a positive number.")
     if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size={batch_size!r} must be a positive integer.")
+        raise InputError(f"batch_size={batch_size!r} must be a positive integer.")
     if learning_rate is not None and learning_rate <= 0:
-        raise ValueError(f"learning_rate={learning_rate!r} must be positive.")
+        raise InputError(f"learning_rate={learning_rate!r} must be positive.")
     if early_stopping is not None:
         if not isinstance(early_stopping, int) or early_stopping < 1:
-            raise ValueError(f"early_stopping={early_stopping!r} must be a patience: a positive number of evaluations.")
+            raise InputError(f"early_stopping={early_stopping!r} must be a patience: a positive number of evaluations.")
         if not has_eval:
-            raise ValueError("early_stopping needs eval data to watch: pass eval=... (or --eval FILE).")
+            raise InputError("early_stopping needs eval data to watch: pass eval=... (or --eval FILE).")
     if checkpoint_steps is not None and (not isinstance(checkpoint_steps, int) or checkpoint_steps < 1):
-        raise ValueError(f"checkpoint_steps={checkpoint_steps!r} must be a positive integer (or None: once per epoch).")
+        raise InputError(f"checkpoint_steps={checkpoint_steps!r} must be a positive integer (or None: once per epoch).")
     if not isinstance(max_length, int) or max_length < 2:
-        raise ValueError(f"max_length={max_length!r} must be an integer >= 2 tokens.")
+        raise InputError(f"max_length={max_length!r} must be an integer >= 2 tokens.")
 
 
 def _check_output_dir(output_dir: Path, *, resume: bool, overwrite: bool) -> None:
     if output_dir.exists() and not output_dir.is_dir():
-        raise ValueError(f"output_dir {str(output_dir)!r} is a file; pass a directory.")
+        raise InputError(f"output_dir {str(output_dir)!r} is a file; pass a directory.")
     if resume or overwrite or not output_dir.exists() or not any(output_dir.iterdir()):
         return
     raise FileExistsError(
@@ -168,7 +169,7 @@ def _existing_classifier(src: Any) -> Any:
         )
         return T5ForClassification.from_pretrained(path, dtype=torch.float32) if is_classifier else None
     if path.exists():
-        raise ValueError(f"{str(src)!r} is a file; pass a checkpoint directory (config.json + weights) or a hub id.")
+        raise InputError(f"{str(src)!r} is a file; pass a checkpoint directory (config.json + weights) or a hub id.")
     try:
         config = AutoConfig.from_pretrained(str(src))
     except Exception:  # not on the hub / offline: from_t5 reports it with the full story
@@ -186,13 +187,13 @@ def _load_tokenizer(src: Any, tokenizer: Any) -> Any:
     if tokenizer is not None:
         return tokenizer
     if not _is_path(src):
-        raise ValueError("Pass tokenizer= with an in-memory model: train(model, data, tokenizer=tokenizer, ...).")
+        raise InputError("Pass tokenizer= with an in-memory model: train(model, data, tokenizer=tokenizer, ...).")
     from transformers import AutoTokenizer
 
     try:
         return AutoTokenizer.from_pretrained(str(src))
     except Exception as exc:
-        raise ValueError(f"No tokenizer could be loaded from {str(src)!r} ({exc}); pass tokenizer=.") from exc
+        raise InputError(f"No tokenizer could be loaded from {str(src)!r} ({exc}); pass tokenizer=.") from exc
 
 
 def _load_model(
@@ -232,7 +233,7 @@ def _lora_config(lora: Any, *, mode: str, model: Any) -> Any:
     if isinstance(lora, dict):
         options.update(lora)
     elif lora is not True:
-        raise TypeError(f"lora={lora!r}: pass True (r=16, alpha=32 on q and v), a dict of LoraConfig options, or a LoraConfig.")
+        raise InputTypeError(f"lora={lora!r}: pass True (r=16, alpha=32 on q and v), a dict of LoraConfig options, or a LoraConfig.")
     if mode == "text2text":
         options.setdefault("task_type", TaskType.SEQ_2_SEQ_LM)
     else:
@@ -307,12 +308,12 @@ def _label_plan(
     if problem_type is None:
         problem_type = existing.problem_type if existing is not None else infer_problem_type(data.raw, separator=separator)
     if existing is not None and existing.problem_type != problem_type:
-        raise ValueError(
+        raise InputError(
             f"The classifier was built for {existing.problem_type}, but problem_type={problem_type!r}; "
             "start from the T5 checkpoint instead."
         )
     if own is not None and labels is not None and [str(lab) for lab in labels] != own:
-        raise ValueError(
+        raise InputError(
             f"labels={list(labels)} differ from the classifier's own {own}; start from the T5 checkpoint to learn a new label set."
         )
     data.parsed = parse_labels(data.raw, problem_type=problem_type, separator=separator, source=data.source)
@@ -323,7 +324,7 @@ def _label_plan(
     except ValueError as exc:
         if own is None or labels is not None:
             raise
-        raise ValueError(f"{exc} The classifier was built for those labels; start from the T5 checkpoint to learn new ones.") from exc
+        raise InputError(f"{exc} The classifier was built for those labels; start from the T5 checkpoint to learn new ones.") from exc
 
 
 def _encode_rows(
@@ -551,11 +552,11 @@ def train(
         A :class:`TrainResult`.
 
     Raises:
-        ValueError: bad settings, missing columns, empty data, missing or empty labels or texts,
+        InputError: bad settings, missing columns, empty data, missing or empty labels or texts,
             a single class, eval labels not in the training data (all before any training).
         FileNotFoundError: a data file or checkpoint that does not exist.
         FileExistsError: ``output_dir`` is not empty and neither ``resume`` nor ``overwrite`` is set.
-        TypeError: data of an unsupported type.
+        InputTypeError: data of an unsupported type.
 
     Example:
         >>> result = t5cls.train("google/flan-t5-base", "train.csv", eval="dev.csv", output_dir="clf")  # doctest: +SKIP
@@ -584,12 +585,12 @@ def train(
     )
     if mode == "text2text":
         if classifier is not None:
-            raise ValueError(
+            raise InputError(
                 "mode='text2text' fine-tunes a seq2seq T5 checkpoint (T5ForConditionalGeneration) on label strings; "
                 "the model given is a T5 classifier."
             )
         if problem_type != SINGLE_LABEL:
-            raise ValueError(f"mode='text2text' supports single-label classification, not {problem_type}; use mode='classifier'.")
+            raise InputError(f"mode='text2text' supports single-label classification, not {problem_type}; use mode='classifier'.")
         template = template or (DEFAULT_PAIR_TEMPLATE if text_pair_column else DEFAULT_TEMPLATE)
         check_template(template, pairs=text_pair_column is not None)
     eval_set = None
