@@ -26,6 +26,7 @@ from .evaluation import evaluate  # noqa: E402
 from .inference import Classifier  # noqa: E402
 from .scoring import LabelScorer  # noqa: E402
 from .training import train  # noqa: E402
+from .training_config import TrainingConfig  # noqa: E402
 from .zero_shot import ZeroShotClassifier  # noqa: E402
 
 __version__ = "0.1.0"
@@ -40,6 +41,7 @@ __all__ = [
     "ZeroShotClassifier",
     "from_t5",
     "train",
+    "TrainingConfig",
     "evaluate",
     "__version__",
 ]

@@ -11,6 +11,10 @@ import logging
 import sys
 import traceback
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .training_config import TrainingConfig
 
 from .errors import USER_ERRORS, InputError
 
@@ -405,88 +409,104 @@ def _quiet_hub_progress() -> None:
 
 
 def _add_train(subparsers: argparse._SubParsersAction) -> None:
+    from .training_config import TrainingConfig
+
     p = subparsers.add_parser(
         "train",
         help="Fine-tune a T5 checkpoint (or a saved classifier) on labelled data; write model, metrics and plots.",
         description="Train a T5ForClassification (or, with --mode text2text, the seq2seq model on label strings) "
-        "with transformers.Trainer. Works under torchrun / accelerate launch unchanged. OUTPUT gets the model "
-        "(safetensors + tokenizer), metrics.json, loss_curve.png and confusion_matrix.png / regression_scatter.png.",
+        "with transformers.Trainer. Works under torchrun / accelerate launch unchanged. OUTPUT_DIR gets the model "
+        "(safetensors + tokenizer), metrics.json, loss_curve.png and confusion_matrix.png / regression_scatter.png. "
+        "The settings are the fields of t5cls.TrainingConfig.",
     )
     p.add_argument("--model", required=True, help="T5-family checkpoint directory or hub id, or a saved t5cls classifier")
     p.add_argument("--train", required=True, help="training data: .csv, .tsv, .jsonl or .parquet")
     p.add_argument("--eval", default=None, help="evaluation data (same formats); evaluated each epoch and at the end")
-    p.add_argument("--output", required=True, help="output directory")
-    _add_data_columns(p)
-    p.add_argument(
-        "--problem-type",
-        default=None,
-        choices=["single_label_classification", "multi_label_classification", "regression"],
-        help="inferred from the labels when left out",
-    )
-    p.add_argument("--labels", default=None, help="comma-separated label names in id order (default: sorted training labels)")
-    p.add_argument("--mode", default="classifier", choices=["classifier", "text2text"])
-    p.add_argument("--template", default=None, help="text2text prompt with {text} (and {text_pair}), e.g. 'sst2 sentence: {text}'")
-    p.add_argument("--epochs", type=float, default=3.0)
-    p.add_argument("--learning-rate", type=float, default=None, help="default 1e-3 (adafactor) or 1e-4 (adamw)")
-    p.add_argument("--batch-size", type=int, default=16, help="per device")
-    p.add_argument("--gradient-accumulation-steps", type=int, default=1)
-    p.add_argument("--optimizer", default="adafactor", choices=["adafactor", "adamw"])
-    p.add_argument("--weight-decay", type=float, default=0.0)
-    p.add_argument("--warmup-ratio", type=float, default=0.0)
-    p.add_argument("--max-length", type=int, default=512, help="truncate inputs to this many tokens")
-    p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None, help="default: on for CUDA GPUs with bf16, off on CPU")
-    p.add_argument("--gradient-checkpointing", action="store_true")
-    p.add_argument("--lora", action="store_true", help="train LoRA adapters (r=16, alpha=32 on q and v) + the head")
-    p.add_argument("--lora-r", type=int, default=None, help="LoRA rank (implies --lora)")
-    p.add_argument("--decoder-layers", type=int, default=1, help="decoder layers kept when converting a T5 checkpoint")
-    p.add_argument("--early-stopping", type=int, default=None, metavar="PATIENCE", help="stop after N evaluations without improvement")
-    p.add_argument("--checkpoint-steps", type=int, default=None, help="checkpoint/evaluate every N steps (default: every epoch)")
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--resume", action="store_true", help="continue from the last complete checkpoint in OUTPUT")
-    p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it is not empty")
-    p.add_argument("--keep-checkpoints", action="store_true", help="keep OUTPUT/checkpoints after the run")
+    _add_dataclass_options(p.add_argument_group("settings (t5cls.TrainingConfig)"), TrainingConfig)
+
+
+def _add_dataclass_options(group: argparse._ActionsContainer, settings: type) -> None:
+    """One option per field of the dataclass ``settings``: ``--field-name``, help from ``metadata["help"]``.
+
+    Not transformers' HfArgumentParser: it builds a whole parser rather than options on a
+    subcommand's, and it has no form for fields such as ``lora`` (a flag or a JSON dict), for
+    comma-separated lists or for ``--x/--no-x`` on an optional bool. Options left out are not
+    set at all (``argparse.SUPPRESS``), so the defaults live in the dataclass only.
+    """
+    import dataclasses
+    import typing
+
+    hints = typing.get_type_hints(settings)
+    for f in dataclasses.fields(settings):
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        # The default is shown unless the help text tells it better (what None stands for).
+        quiet = required or f.default is None or "default" in f.metadata["help"]
+        help_text = (f.metadata["help"] + ("" if quiet else f" (default: {f.default})")).replace("%", "%%")
+        flags = [f"--{f.name.replace('_', '-')}", *f.metadata.get("aliases", ())]
+        kind = _option_kind(f.metadata.get("cli_type", hints[f.name]), f.name)
+        group.add_argument(*flags, dest=f.name, default=argparse.SUPPRESS, required=required, help=help_text, **kind)
+
+
+def _option_kind(hint: object, name: str) -> dict:
+    import os
+    import types
+    import typing
+
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        args = tuple(a for a in args if a is not type(None))
+        if set(args) == {bool, dict}:
+            return dict(nargs="?", const=True, type=_json_flag, metavar="JSON")
+        if str in args or any(typing.get_origin(a) is os.PathLike for a in args):
+            return dict(type=str)
+        if len(args) != 1:
+            raise TypeError(f"setting {name!r}: no command-line form for {hint!r}")  # a bug in the dataclass
+        hint = args[0]
+        args = typing.get_args(hint)
+    origin = typing.get_origin(hint)
+    if hint is bool:
+        return dict(action=argparse.BooleanOptionalAction)
+    if origin is typing.Literal:
+        return dict(choices=args)
+    if origin is list:
+        return dict(type=_split_labels, metavar="A,B,...")
+    if origin is dict or hint is dict:
+        return dict(type=_json_object, metavar="JSON")
+    if hint in (int, float, str):
+        return dict(type=hint)
+    raise TypeError(f"setting {name!r}: no command-line form for {hint!r}")
+
+
+def _json_object(value: str) -> dict:
+    import json
+
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"{value!r} is not JSON ({exc}); pass an object such as '{{\"r\": 8}}'") from None
+    if not isinstance(parsed, dict):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a JSON object; pass one such as '{{\"r\": 8}}'")
+    return parsed
+
+
+def _json_flag(value: str) -> bool | dict:
+    if value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    return _json_object(value)
+
+
+def _train_config(args: argparse.Namespace) -> TrainingConfig:
+    """The TrainingConfig of ``t5cls train``'s options (those not given keep the dataclass defaults)."""
+    from .training_config import TrainingConfig
+
+    return TrainingConfig(**{name: getattr(args, name) for name in TrainingConfig.field_names() if hasattr(args, name)})
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    from .errors import check_int
     from .training import train
 
     _quiet_hub_progress()
-    if args.lora_r is not None:
-        check_int("--lora-r", args.lora_r, hint="the LoRA rank, e.g. 16")
-    lora = {"r": args.lora_r, "lora_alpha": 2 * args.lora_r} if args.lora_r else (True if args.lora else None)
-    result = train(
-        args.model,
-        args.train,
-        eval=args.eval,
-        output_dir=args.output,
-        text_column=args.text_column,
-        text_pair_column=args.text_pair_column,
-        label_column=args.label_column,
-        label_separator=args.label_separator,
-        problem_type=args.problem_type,
-        labels=_split_labels(args.labels),
-        mode=args.mode,
-        template=args.template,
-        epochs=args.epochs,
-        learning_rate=args.learning_rate,
-        batch_size=args.batch_size,
-        gradient_accumulation_steps=args.gradient_accumulation_steps,
-        optimizer=args.optimizer,
-        weight_decay=args.weight_decay,
-        warmup_ratio=args.warmup_ratio,
-        max_length=args.max_length,
-        bf16=args.bf16,
-        gradient_checkpointing=args.gradient_checkpointing,
-        lora=lora,
-        num_decoder_layers=args.decoder_layers,
-        early_stopping=args.early_stopping,
-        checkpoint_steps=args.checkpoint_steps,
-        seed=args.seed,
-        resume=args.resume,
-        overwrite=args.overwrite,
-        keep_checkpoints=args.keep_checkpoints,
-    )
+    result = train(args.model, args.train, eval=args.eval, config=_train_config(args))
     if not _is_main_process():
         return 0
     resumed = f" (resumed from step {result.resumed_from_step})" if result.resumed_from_step else ""

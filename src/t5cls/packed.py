@@ -161,11 +161,17 @@ def _self_attention(
     return _residual(hidden, update, inplace=inplace)
 
 
+def _weight_dtype(linear: nn.Module) -> torch.dtype | None:
+    """A linear layer's weight dtype; ``None`` for int8 dynamic layers, whose ``weight`` is a method."""
+    weight = linear.weight
+    return weight.dtype if isinstance(weight, torch.Tensor) else None
+
+
 def _feed_forward(layer: T5LayerFF, hidden: torch.Tensor, *, inplace: bool) -> torch.Tensor:
     """``T5LayerFF`` on packed tokens: norm, FFN, residual."""
     dense = layer.DenseReluDense
     normed = _rms_norm(layer.layer_norm, hidden)
-    if inplace and type(dense) is T5DenseActDense and isinstance(dense.act, nn.ReLU) and dense.wi.weight.dtype == dense.wo.weight.dtype:
+    if inplace and type(dense) is T5DenseActDense and isinstance(dense.act, nn.ReLU) and _weight_dtype(dense.wi) == _weight_dtype(dense.wo):
         update = dense.wo(torch.relu_(dense.wi(normed)))  # the original T5's ReLU FFN, without a copy
     else:
         update = dense(normed)  # gated-GELU (flan-t5, mT5, UL2) and the rest: transformers' own

@@ -5,7 +5,8 @@ candidate label: log P(label | prompt) = the sum over the label's tokens and the
 of the decoder's log-softmax, teacher-forced (REFERENCE.md §4). The usual way (lm-evaluation-
 harness) runs the whole model once per (text, label) pair. Here, per batch of texts:
 
-1. the encoder runs once per text;
+1. the encoder runs once per text, on its real tokens only (:mod:`t5cls.packed`, the same
+   padding-free forward as ``T5ForClassification``'s);
 2. all labels are merged into one prefix tree (trie) of decoder inputs: node 0 is the decoder
    start token, every other node a label-token prefix shared by the labels that start with it.
    The tree is one decoder row per text, so the cross-attention keys/values of a text are
@@ -44,7 +45,7 @@ from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, PreTrainedModel
 from transformers.masking_utils import create_bidirectional_mask
 
 from .allocator import tune_malloc
-from .batching import batches
+from .batching import min_padding_batches
 from .calibration import (
     CONTENT_FREE_INPUTS,
     check_calibration,
@@ -55,9 +56,10 @@ from .calibration import (
 )
 from .configuration import T5ClassificationConfig
 from .errors import InputError, InputTypeError, check_bool, check_int, check_max_length
-from .inference import DEFAULT_BATCH_TOKENS, default_device, default_dtype
+from .inference import DEFAULT_BATCH_TOKENS, PACKED_PADDING_COST, QUANTIZATIONS, default_device, default_dtype
 from .labels import check_labels
 from .modeling import published_format
+from .packed import can_pack, packed_encoder_forward
 
 logger = logging.getLogger(__name__)
 
@@ -303,6 +305,19 @@ def load_seq2seq(src: str | Path, *, device: torch.device, dtype: torch.dtype) -
     return model.to(device).eval(), tokenizer
 
 
+def _check_quantize(quantize: Any, device: Any, dtype: Any) -> str | None:
+    """``quantize`` if valid: ``None`` or ``"int8"``, the latter on CPU in fp32 only."""
+    from .errors import InputError
+
+    if quantize not in QUANTIZATIONS:
+        raise InputError(f"quantize={quantize!r} is not supported; use None or 'int8'.")
+    if quantize and device is not None and torch.device(device).type != "cpu":
+        raise InputError(f"quantize='int8' runs on CPU; got device={str(device)!r}. Use device='cpu', or drop quantize on a GPU (bf16 is its fast path).")
+    if quantize and dtype is not None and default_dtype(torch.device("cpu"), dtype) != torch.float32:
+        raise InputError(f"quantize='int8' computes activations in float32; got dtype={dtype!r}. Leave dtype unset.")
+    return quantize
+
+
 def _check_model(model: Any) -> None:
     config = getattr(model, "config", None)
     model_type = getattr(config, "model_type", None)
@@ -340,6 +355,11 @@ class LabelScorer:
             softmax restricted to each label's first token; labels must start with distinct tokens).
         device: defaults to CUDA when available, else CPU.
         dtype: defaults to bf16 on CUDA, fp32 on CPU (a loaded model keeps its dtype unless given).
+        quantize: ``None`` or ``"int8"``: CPU only; the linear layers of the encoder and decoder
+            run int8 dynamic quantisation (:func:`t5cls.export.quantize_linear_int8`: torch's
+            kernels, inside the same packed encoder and tree decoder; the vocabulary projection
+            stays fp32). A loaded model is quantised as a copy; the log-likelihoods move by up
+            to a few tenths (README: int8 scoring).
         batch_tokens: most padded encoder tokens plus decoder tree nodes per batch.
         max_length: truncate prompts to this many tokens (defaults to the tokenizer's maximum).
         show_progress_bar: show a tqdm bar over batches (only on a terminal).
@@ -355,6 +375,10 @@ class LabelScorer:
         array([[0.982, 0.018]])
     """
 
+    # The encoder runs on real tokens only when that computes the same (see t5cls.packed); set
+    # ``scorer.use_packed_encoder = False`` for transformers' padded forward.
+    use_packed_encoder = True
+
     def __init__(
         self,
         model: str | Path | PreTrainedModel | tuple[PreTrainedModel, Any],
@@ -367,6 +391,7 @@ class LabelScorer:
         mode: str = "full",
         device: str | torch.device | None = None,
         dtype: torch.dtype | str | None = None,
+        quantize: str | None = None,
         batch_tokens: int = DEFAULT_BATCH_TOKENS,
         max_length: int | None = None,
         show_progress_bar: bool = True,
@@ -384,7 +409,8 @@ class LabelScorer:
         check_bool("show_progress_bar", show_progress_bar)
         self.show_progress_bar = show_progress_bar
 
-        self.device = default_device(device)
+        self.quantize = _check_quantize(quantize, device, dtype)
+        self.device = default_device("cpu" if quantize and device is None else device)
         if self.device.type == "cpu":
             tune_malloc()  # see t5cls.allocator
         if isinstance(model, tuple) and len(model) == 2 and tokenizer is None:
@@ -402,6 +428,11 @@ class LabelScorer:
                 model = model.to(default_dtype(self.device, dtype))
             self.model = model.eval()
             self.dtype = next(self.model.parameters()).dtype
+        if quantize:
+            from .export import quantize_linear_int8
+
+            # A model this scorer loaded is its own to quantise; a model passed in is copied.
+            self.model = quantize_linear_int8(self.model, inplace=isinstance(model, (str, Path)))
         self.tokenizer = tokenizer
         tokenizer_max = getattr(tokenizer, "model_max_length", None) or 512
         self.max_length = max_length or (tokenizer_max if tokenizer_max < 100_000 else 512)
@@ -463,7 +494,13 @@ class LabelScorer:
     def _edge_log_probs(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """``(batch, edges)`` log-probabilities of every trie edge for a batch of prompts."""
         model, tree = self.model, self._decoder
-        encoder_hidden = model.get_encoder()(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        encoder = model.get_encoder()
+        if self._packs():
+            # Real tokens only (t5cls.packed, as T5ForClassification): zeros at padding, which the
+            # cross-attention mask hides anyway.
+            encoder_hidden = packed_encoder_forward(encoder, input_ids, attention_mask)  # (batch, seq, d_model)
+        else:
+            encoder_hidden = encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         decoder = model.get_decoder()
         batch = input_ids.shape[0]
         hidden = decoder.dropout(decoder.embed_tokens(tree["input_ids"].expand(batch, -1)))  # (batch, nodes, d_model)
@@ -495,6 +532,10 @@ class LabelScorer:
             out.append(logits[:, nodes, tokens] - log_norm[:, nodes])  # (step, edges)
         return torch.cat(out)
 
+    def _packs(self) -> bool:
+        encoder = self.model.get_encoder()
+        return self.use_packed_encoder and can_pack(encoder, dtype=encoder.embed_tokens.weight.dtype)
+
     def _encode(self, prompts: list[str]) -> list[list[int]]:
         encoded = self.tokenizer(prompts, add_special_tokens=True)["input_ids"]
         long = [i for i, ids in enumerate(encoded) if len(ids) > self.max_length]
@@ -509,7 +550,11 @@ class LabelScorer:
             return np.zeros((0, len(self.labels)))
         encoded = self._encode(prompts)
         edge_log_probs = np.zeros((len(prompts), len(self.trie.edge_tokens)))
-        groups = batches([len(ids) + self.trie.num_nodes for ids in encoded], batch_tokens=self.batch_tokens)
+        groups = min_padding_batches(
+            [len(ids) + self.trie.num_nodes for ids in encoded],
+            batch_tokens=self.batch_tokens,
+            padding_cost=PACKED_PADDING_COST if self._packs() else 1.0,
+        )
         with torch.inference_mode():
             for group in tqdm(groups, desc="scoring", unit="batch", disable=None if self.show_progress_bar else True):
                 padded = self.tokenizer.pad({"input_ids": [encoded[i] for i in group]}, return_tensors="pt")

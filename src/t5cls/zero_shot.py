@@ -10,6 +10,7 @@ once, sorted by length and packed into batches by a token budget, instead of one
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ import numpy as np
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel
 
+from .configuration import T5ClassificationConfig
 from .errors import InputError, InputTypeError, check_bool, check_int, check_max_length, check_number
 from .inference import DEFAULT_BATCH_TOKENS, Classifier, default_device, default_dtype
 from .inputs import as_text_list
@@ -132,6 +134,14 @@ def load_nli_model(src: str | Path, *, dtype: torch.dtype | None = None) -> tupl
     return model.eval(), tokenizer
 
 
+def _t5cls_directory(path: Path) -> bool:
+    """A saved T5ForClassification (or its ONNX export): the directories :class:`Classifier` loads itself."""
+    config = path / "config.json"
+    if not config.is_file():
+        return False
+    return json.loads(config.read_text()).get("model_type") == T5ClassificationConfig.model_type or published_format(path) is not None
+
+
 class ZeroShotClassifier:
     """Zero-shot classification with an NLI model: scores of "text entails template(label)".
 
@@ -149,8 +159,14 @@ class ZeroShotClassifier:
         tokenizer: the tokenizer, when ``model`` is an object (loaded from ``model`` otherwise).
         device: defaults to CUDA when available, else CPU.
         dtype: defaults to bf16 on CUDA, fp32 on CPU.
+        quantize: ``None`` or ``"int8"``: run the NLI model through :class:`t5cls.Classifier`'s
+            ONNX Runtime int8 path (CPU). A t5cls directory with ``model_int8.onnx`` (from
+            ``t5cls export --int8``) is used as it is; any other model is exported once, at start.
         max_length: most tokens per (premise, hypothesis) pair (defaults to the tokenizer's maximum).
         batch_tokens: most padded tokens per batch.
+
+    ``model`` may also be a :class:`t5cls.Classifier` over an NLI model: its batching and backend
+    (torch or ONNX, fp32 or int8) are shared, not copied.
 
     Raises:
         InputError: the model has no entailment label, or no tokenizer was given with a model object.
@@ -168,18 +184,25 @@ class ZeroShotClassifier:
         *,
         device: str | torch.device | None = None,
         dtype: torch.dtype | str | None = None,
+        quantize: str | None = None,
         max_length: int | None = None,
         batch_tokens: int = DEFAULT_BATCH_TOKENS,
     ):
         check_max_length(max_length)
         check_int("batch_tokens", batch_tokens, hint="padded tokens per batch")
-        if isinstance(model, (str, Path)):
+        classifier: Classifier | None = model if isinstance(model, Classifier) else None
+        if classifier is None and quantize and isinstance(model, (str, Path)) and _t5cls_directory(Path(model)):
+            # Classifier's own int8 path: an export's model_int8.onnx, else export (and quantise) once.
+            classifier = Classifier(model, tokenizer, device=device, quantize=quantize, max_length=max_length, batch_tokens=batch_tokens)
+        elif classifier is None and isinstance(model, (str, Path)):
             # Loaded in the dtype it will run in; Classifier moves it to the device.
-            model, loaded_tokenizer = load_nli_model(model, dtype=default_dtype(default_device(device), dtype))
+            run_dtype = torch.float32 if quantize else default_dtype(default_device(device), dtype)
+            model, loaded_tokenizer = load_nli_model(model, dtype=run_dtype)
             tokenizer = tokenizer or loaded_tokenizer
-        elif tokenizer is None:
+        elif classifier is None and tokenizer is None:
             raise InputError("Pass the tokenizer with the model: ZeroShotClassifier(model, tokenizer).")
-        label2id = dict(model.config.label2id or {})
+        config = classifier.config if classifier is not None else model.config
+        label2id = dict(config.label2id or {})
         self.entailment_id = find_label_id(label2id, "entail")
         if self.entailment_id is None:
             raise InputError(
@@ -192,11 +215,16 @@ class ZeroShotClassifier:
             # Two-way NLI ("entailment" / "not_entailment"): the other label is the "no".
             self.contradiction_id = 1 - self.entailment_id
         # Tokenising, length-sorted token-budget batching and input order: the one shared path.
-        self.classifier = Classifier(
-            model, tokenizer, device=device, dtype=dtype, max_length=max_length, batch_tokens=batch_tokens
-        )
-        self.model = self.classifier.model
-        self.tokenizer = tokenizer
+        if classifier is None:
+            classifier = Classifier(
+                model, tokenizer, device=device, dtype=None if quantize else dtype, quantize=quantize,
+                max_length=max_length, batch_tokens=batch_tokens,
+            )  # fmt: skip
+        self.classifier = classifier
+        self.config = config
+        self.model = classifier.model  # None on the ONNX backend
+        self.tokenizer = classifier.tokenizer
+        self.quantize = classifier.quantize
 
     def __call__(
         self,
@@ -273,7 +301,7 @@ class ZeroShotClassifier:
         if not multi_label:
             return torch.softmax(rows[:, self.entailment_id], dim=0).numpy()
         if self.contradiction_id is None:
-            labels = dict(self.model.config.label2id)
+            labels = dict(self.config.label2id)
             raise InputError(
                 f"Multi-label scores (and calls with one label) need a contradiction label, and the model's labels "
                 f"{labels} have none; pass two or more labels with multi_label=False, or name the model's labels."
