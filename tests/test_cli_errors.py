@@ -313,14 +313,73 @@ def test_bench_options(capsys, options, match):
 @pytest.mark.parametrize(
     "options, match",
     [
-        (["--batch-size", 0], r"batch_size=0 must be a positive integer"),
+        (["--batch-size", 0], r"batch_size=0 must be an integer >= 1"),
         (["--epochs", 0], r"epochs=0.0 must be a positive number"),
         (["--learning-rate", 0], r"learning_rate=0.0 must be positive"),
         (["--max-length", 1], r"max_length=1 must be an integer >= 2"),
-        (["--checkpoint-steps", 0], r"checkpoint_steps=0 must be a positive integer"),
+        (["--checkpoint-steps", 0], r"checkpoint_steps=0 must be an integer >= 1"),
         (["--early-stopping", 2], r"early_stopping needs eval data"),
-        (["--lora-r", 0], r"--lora-r=0 must be at least 1"),
+        (["--lora-r", 0], r"lora_r=0 must be an integer >= 1"),
     ],
 )
 def test_train_options(capsys, tiny_t5_dir, files, tmp_path, options, match):
     assert_user_error(capsys, ["train", "--model", tiny_t5_dir, "--train", files / "good.csv", "--output", tmp_path / "out", *options], match)
+
+
+# --- one reader: every command reads the same rows from the same file ---------------------------
+
+TEXTS = ["a gripping film", "dull, and long", "fine"]
+
+
+def _commands(tiny_classifier_dir, tiny_nli_dir, tiny_t5_dir, path) -> dict[str, list]:
+    return {
+        "predict": ["predict", tiny_classifier_dir, path],
+        "zero-shot": ["zero-shot", tiny_nli_dir, path, "--labels", "good,bad"],
+        "score": ["score", tiny_t5_dir, path, "--labels", "yes,no"],
+        "evaluate": ["evaluate", tiny_classifier_dir, path],
+    }
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".txt", ".jsonl"])
+def test_every_command_reads_the_same_rows(capsys, tmp_path, tiny_classifier_dir, tiny_nli_dir, tiny_t5_dir, suffix):
+    path = tmp_path / f"in{suffix}"
+    labels = ["positive", "negative", "neutral"]
+    if suffix == ".csv":
+        path.write_text("text,label\n" + "".join(f'"{t}",{lab}\n' for t, lab in zip(TEXTS, labels)), encoding="utf-8")
+    elif suffix == ".txt":
+        path.write_text("".join(f"{t}\n" for t in TEXTS), encoding="utf-8")
+    else:
+        path.write_text("".join(json.dumps({"text": t, "label": lab}) + "\n" for t, lab in zip(TEXTS, labels)), encoding="utf-8")
+    seen = {}
+    for name, argv in _commands(tiny_classifier_dir, tiny_nli_dir, tiny_t5_dir, path).items():
+        if name == "evaluate" and suffix == ".txt":
+            continue  # a .txt file has no labels
+        code, out, err = run(capsys, argv)
+        assert code == 0, err
+        if name == "evaluate":
+            seen[name] = int(out.split()[0])  # "3 examples: ..."
+            continue
+        rows = [json.loads(line) for line in out.splitlines()]
+        seen[name] = len(rows)
+        if name == "zero-shot":
+            assert [r["sequence"] for r in rows] == TEXTS
+        if name == "score":
+            assert [r["text"] for r in rows] == TEXTS
+    assert set(seen.values()) == {len(TEXTS)}, seen
+
+
+@pytest.mark.parametrize(
+    "suffix, content, where",
+    [
+        (".txt", "a gripping film\n\nfine\n", r"line\(s\) 2"),
+        (".csv", "text,label\na gripping film,positive\n,negative\nfine,neutral\n", r"row\(s\) 2"),
+        (".jsonl", '{"text": "a", "label": "positive"}\n{"text": " ", "label": "negative"}\n', r"line\(s\) 2"),
+    ],
+)
+def test_every_command_refuses_the_same_blank_row(capsys, tmp_path, tiny_classifier_dir, tiny_nli_dir, tiny_t5_dir, suffix, content, where):
+    path = tmp_path / f"blank{suffix}"
+    path.write_text(content, encoding="utf-8")
+    for name, argv in _commands(tiny_classifier_dir, tiny_nli_dir, tiny_t5_dir, path).items():
+        if name == "evaluate" and suffix == ".txt":
+            continue
+        assert_user_error(capsys, argv, rf"blank\{suffix} has .*empty text .*{where}")

@@ -32,7 +32,7 @@ DEFAULT_TEMPLATE = "{text}"
 DEFAULT_PAIR_TEMPLATE = "{text} {text_pair}"
 
 
-def load_frame(data: Any, *, name: str, columns: Sequence[str]) -> pd.DataFrame:
+def load_frame(data: Any, *, name: str, columns: Sequence[str], text_columns: Sequence[str | None] = ()) -> pd.DataFrame:
     """A DataFrame from a path (.csv/.tsv/.jsonl/.parquet), a ``datasets.Dataset`` or a DataFrame.
 
     Raises:
@@ -41,7 +41,8 @@ def load_frame(data: Any, *, name: str, columns: Sequence[str]) -> pd.DataFrame:
             missing column (the message lists the columns that exist).
     """
     if isinstance(data, (str, os.PathLike)):
-        return read_table(data, columns=columns)
+        # The one reader: blank texts of a file are refused naming their line (.txt, .jsonl) or row.
+        return read_table(data, columns=columns, text_columns=text_columns)
     if isinstance(data, pd.DataFrame):
         frame = data
     elif type(data).__module__.startswith("datasets") and hasattr(data, "to_pandas"):
@@ -233,7 +234,7 @@ def evaluate(
     check_int("batch_tokens", batch_tokens, none_ok=True, hint="padded tokens per batch")
     check_max_length(max_length)
     columns = [text_column, label_column] + ([text_pair_column] if text_pair_column else [])
-    frame = load_frame(data, name="evaluation", columns=columns)
+    frame = load_frame(data, name="evaluation", columns=columns, text_columns=[text_column, text_pair_column])
     source = str(data) if isinstance(data, (str, os.PathLike)) else "evaluation data"
     texts = frame_texts(frame, source=source, text_column=text_column, text_pair_column=text_pair_column)
     predictor = load_predictor(model, device=device, dtype=dtype, max_length=max_length, batch_tokens=batch_tokens)
