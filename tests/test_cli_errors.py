@@ -112,6 +112,8 @@ def test_serve_sources(capsys, tmp_path):
         (["--batch-tokens", 0], r"batch_tokens=0 must be at least 1"),
         (["--threshold", 1.5], r"threshold=1.5 must be between 0 and 1"),
         (["--device", "gpu"], r"device='gpu' is not a device name"),
+        (["--int8", "--backend", "torch"], r"quantize='int8' runs through ONNX Runtime"),
+        (["--pair-column", "hypothesis"], r"has no column\(s\) \['hypothesis'\]"),
         (["--text-column", "review"], r"has no column\(s\) \['review'\]; its columns are \['text'\]"),
         (["--output", "out.parquet"], r"Cannot write 'out\.parquet': use an output file ending in \.jsonl or \.csv"),
     ],

@@ -203,6 +203,9 @@ SCORER_OPTIONS = [
     ({"device": "gpu"}, InputError, r"device='gpu' is not a device name"),
     ({"dtype": "float33"}, InputError, r"dtype='float33' is not supported"),
     ({"show_progress_bar": None}, InputTypeError, r"show_progress_bar=None must be True or False"),
+    ({"quantize": "int4"}, InputError, r"quantize='int4' is not supported"),
+    ({"quantize": "int8", "device": "gpu"}, InputError, r"device='gpu' is not a device name"),
+    ({"quantize": "int8", "dtype": "bfloat16"}, InputError, r"quantize='int8' computes activations in float32"),
 ]
 
 
@@ -239,6 +242,7 @@ def test_label_scorer_sources_and_inputs(tmp_path, tiny_t5_dir, tiny_classifier_
         ({"batch_tokens": -3}, r"batch_tokens=-3 must be at least 1"),
         ({"device": "gpu"}, r"device='gpu' is not a device name"),
         ({"dtype": "int8"}, r"dtype='int8' is not supported"),
+        ({"quantize": "int4"}, r"quantize='int4' is not supported"),
     ],
 )
 def test_zero_shot_options(tiny_nli_dir, options, match):

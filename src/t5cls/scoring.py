@@ -307,11 +307,9 @@ def load_seq2seq(src: str | Path, *, device: torch.device, dtype: torch.dtype) -
 
 def _check_quantize(quantize: Any, device: Any, dtype: Any) -> str | None:
     """``quantize`` if valid: ``None`` or ``"int8"``, the latter on CPU in fp32 only."""
-    from .errors import InputError
-
     if quantize not in QUANTIZATIONS:
         raise InputError(f"quantize={quantize!r} is not supported; use None or 'int8'.")
-    if quantize and device is not None and torch.device(device).type != "cpu":
+    if quantize and device is not None and default_device(device).type != "cpu":
         raise InputError(f"quantize='int8' runs on CPU; got device={str(device)!r}. Use device='cpu', or drop quantize on a GPU (bf16 is its fast path).")
     if quantize and dtype is not None and default_dtype(torch.device("cpu"), dtype) != torch.float32:
         raise InputError(f"quantize='int8' computes activations in float32; got dtype={dtype!r}. Leave dtype unset.")

@@ -21,8 +21,8 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel
 
 from .configuration import T5ClassificationConfig
-from .errors import InputError, InputTypeError, check_bool, check_int, check_max_length, check_number
-from .inference import DEFAULT_BATCH_TOKENS, Classifier, default_device, default_dtype
+from .errors import InputError, InputTypeError, check_bool, check_choice, check_int, check_max_length, check_number
+from .inference import DEFAULT_BATCH_TOKENS, QUANTIZATIONS, Classifier, default_device, default_dtype
 from .inputs import as_text_list
 from .labels import check_labels
 from .modeling import T5ForClassification, published_format
@@ -190,6 +190,7 @@ class ZeroShotClassifier:
     ):
         check_max_length(max_length)
         check_int("batch_tokens", batch_tokens, hint="padded tokens per batch")
+        check_choice("quantize", quantize, QUANTIZATIONS)
         classifier: Classifier | None = model if isinstance(model, Classifier) else None
         if classifier is None and quantize and isinstance(model, (str, Path)) and _t5cls_directory(Path(model)):
             # Classifier's own int8 path: an export's model_int8.onnx, else export (and quantise) once.
