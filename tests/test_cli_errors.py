@@ -110,7 +110,7 @@ def test_serve_sources(capsys, tmp_path):
         (["--max-length", 0], r"max_length=0 must be at least 2"),
         (["--max-length=-5"], r"max_length=-5 must be at least 2"),
         (["--batch-tokens", 0], r"batch_tokens=0 must be at least 1"),
-        (["--threshold", 1.5], r"threshold=1.5 must be between 0 and 1"),
+        (["--threshold", 1.5], r"threshold=1.5 must be a probability between 0 and 1"),
         (["--device", "gpu"], r"device='gpu' is not a device name"),
         (["--int8", "--backend", "torch"], r"quantize='int8' runs through ONNX Runtime"),
         (["--pair-column", "hypothesis"], r"has no column\(s\) \['hypothesis'\]"),
@@ -244,7 +244,7 @@ def test_score_input_files(capsys, tiny_t5_dir, files, name, match):
 @pytest.mark.parametrize(
     "data, options, match",
     [
-        ("good.csv", ["--threshold", 2], r"threshold=2.0 must be between 0 and 1"),
+        ("good.csv", ["--threshold", 2], r"threshold=2.0 must be a probability between 0 and 1"),
         ("good.csv", ["--batch-tokens", 0], r"batch_tokens=0 must be at least 1"),
         ("good.csv", ["--max-length", 0], r"max_length=0 must be at least 2"),
         ("good.csv", ["--label-column", "gold"], r"has no column\(s\) \['gold'\]"),

@@ -162,8 +162,8 @@ def test_classifier_inputs(classifier, texts, match):
 @pytest.mark.parametrize(
     "call, match",
     [
-        (lambda c: c.predict("x", threshold=1.5), r"threshold=1.5 must be between 0 and 1"),
-        (lambda c: c.predict("x", threshold="high"), r"threshold='high' must be a number"),
+        (lambda c: c.predict("x", threshold=1.5), r"threshold=1.5 must be a probability between 0 and 1"),
+        (lambda c: c.predict("x", threshold="high"), r"threshold='high' must be a probability"),
         (lambda c: c("x", top_k=0), r"top_k=0 must be at least 1"),
         (lambda c: c("x", threshold=-0.1), r"threshold=-0.1"),
         (lambda c: list(c.stream(["x"], chunk_size=0)), r"chunk_size=0 must be at least 1"),
@@ -302,7 +302,7 @@ def labelled(tmp_path):
 @pytest.mark.parametrize(
     "options, error, match",
     [
-        ({"threshold": 1.5}, InputError, r"threshold=1.5 must be between 0 and 1"),
+        ({"threshold": 1.5}, InputError, r"threshold=1.5 must be a probability between 0 and 1"),
         ({"batch_tokens": 0}, InputError, r"batch_tokens=0 must be at least 1"),
         ({"max_length": 0}, InputError, r"max_length=0 must be at least 2"),
         ({"text_column": "review"}, InputError, r"has no column\(s\) \['review'\]; its columns are \['text', 'label'\]"),

@@ -112,15 +112,6 @@ def check_bool(name: str, value: Any) -> bool:
     return value
 
 
-def check_threshold(threshold: Any) -> float:
-    """A multi-label decision threshold: a probability in [0, 1].
-
-    Raises:
-        InputError: outside [0, 1], NaN, or not a number.
-    """
-    return check_number("threshold", threshold, minimum=0.0, maximum=1.0, hint="a probability, e.g. 0.5")
-
-
 def check_max_length(max_length: Any) -> int | None:
     """``max_length`` when it is None or a usable token count (at least 2: some text and ``</s>``).
 
@@ -143,5 +134,4 @@ __all__ = [
     "check_int",
     "check_max_length",
     "check_number",
-    "check_threshold",
 ]

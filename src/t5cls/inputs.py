@@ -399,6 +399,71 @@ def text_column_values(frame: pd.DataFrame, column: str, *, source: str) -> list
     return _text_values(frame[column].reset_index(drop=True), column, source=source, unit="row")
 
 
+QUERY_SUFFIXES = (".jsonl", ".csv", ".tsv")
+
+
+def iter_query_documents(
+    source: str | Path,
+    *,
+    query_column: str = "query",
+    documents_column: str = "documents",
+    document_column: str = "document",
+) -> Iterator[tuple[str, list[str]]]:
+    """Stream ``(query, documents)`` groups from a file, in file order: what ``t5cls rerank`` reads.
+
+    - ``.jsonl`` with a list column: one query per line, ``{"query": str, "documents": [str, ...]}``;
+    - ``.csv`` / ``.tsv`` (or ``.jsonl`` without the list column): one (query, document) pair per
+      row, consecutive rows with the same query forming one group.
+
+    Read through :func:`read_chunks` (the one reader, its checks and its rule: a blank query or
+    document is an error naming its line or row); the file and its columns are checked before
+    the first group is read, so errors come before any output.
+
+    Raises:
+        FileNotFoundError: no such file.
+        InputError: another suffix, a missing column (naming those there are), a blank query or
+            document, an empty documents list (naming the line).
+        InputTypeError: (while iterating) documents that are not a list of strings, naming the line.
+
+    Example:
+        >>> groups = iter_query_documents("queries.jsonl")  # doctest: +SKIP
+        >>> next(groups)  # doctest: +SKIP
+        ('what is t5', ['T5 is a text-to-text transformer.', 'Bananas are yellow.'])
+    """
+    name, suffix, _ = _source(source)
+    if suffix not in QUERY_SUFFIXES or str(source) == STDIN:
+        raise InputError(
+            f"Cannot read queries from {name!r}: use .jsonl ({{{query_column!r}: ..., {documents_column!r}: [...]}} per line) "
+            f"or a .csv/.tsv with the columns {query_column!r} and {document_column!r}."
+        )
+    if suffix == ".jsonl":
+        chunks = read_chunks(source, text_columns=[query_column], hint="Name the query field (rerank: --query-column).")
+        first = next(chunks)
+        if documents_column in first.columns:
+            return _query_lists(itertools.chain([first], chunks), name, query_column, documents_column)
+        if document_column not in first.columns:
+            raise InputError(
+                f"{name} has neither a {documents_column!r} list nor a {document_column!r} column (its fields are "
+                f"{list(map(str, first.columns))}); write {{{query_column!r}: ..., {documents_column!r}: [...]}} per line."
+            )
+    pairs = iter_texts(source, text_column=query_column, pair_column=document_column)
+    return ((query, [document for _, document in group]) for query, group in itertools.groupby(pairs, key=lambda pair: pair[0]))
+
+
+def _query_lists(chunks: Iterator[pd.DataFrame], name: str, query_column: str, documents_column: str) -> Iterator[tuple[str, list[str]]]:
+    for chunk in chunks:
+        for index, query, documents in zip(chunk.index, chunk[query_column].tolist(), chunk[documents_column].tolist()):
+            number = index + 1
+            if not isinstance(documents, list) or not all(isinstance(d, str) for d in documents):
+                raise InputTypeError(f"{name} line {number}: {documents_column!r} must be a list of strings, got {documents!r:.80}.")
+            if not documents:
+                raise InputError(f"{name} line {number}: {documents_column!r} is empty; give each query at least one document.")
+            blank = [i for i, d in enumerate(documents) if not d.strip()]
+            if blank:
+                raise InputError(f"{name} line {number}: {documents_column!r} item(s) {blank} are blank; every document needs text.")
+            yield query, documents
+
+
 @contextmanager
 def record_writer(path: str | Path | None):
     """Write dict records to a .jsonl or .csv file (or JSON lines on stdout when ``path`` is None or ``-``).
@@ -457,6 +522,8 @@ __all__ = [
     "is_missing",
     "iter_texts",
     "read_chunks",
+    "iter_query_documents",
+    "QUERY_SUFFIXES",
     "read_table",
     "record_writer",
     "require_columns",
