@@ -308,7 +308,7 @@ def test_server_min_score_and_labels(tiny_classifier_dir):
         sure = httpx.post(url, json={"inputs": ["a film", "the market"], "min_score": 1.0}, timeout=60).json()
         assert sure["labels"] == [None, None] and sure["results"] == plain["results"]
         bad = httpx.post(url, json={"inputs": ["a film"], "min_score": 1.5}, timeout=60)
-        assert bad.status_code == 422 and "min_score=1.5" in bad.text
+        assert bad.status_code == 422 and "min_score" in bad.text
 
 
 def test_zero_shot_min_score_is_its_threshold(tiny_nli_dir):
