@@ -80,3 +80,26 @@ def test_page_classifies_and_shows_refusals(browser, tiny_nli_dir):
         wait.until(lambda d: error.is_displayed())
         assert error.text.startswith("413: inputs[0] has") and "max_chars" in error.text
         assert not browser.find_elements(By.CSS_SELECTOR, "#results .result")
+
+
+def test_page_reranks_with_the_query_box(browser, tiny_t5_dir):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    query = "who won the cup final?"
+    documents = ["The home team won the cup final.", "Stocks fell on Tuesday.", "A new comet was found."]
+    wait = WebDriverWait(browser, 60)
+    with ThreadServer(create_app(tiny_t5_dir)) as running:
+        api = httpx.post(f"{running.url}/rerank", json={"query": query, "texts": documents, "return_text": True}, timeout=60).json()
+        browser.get(running.url + "/")
+        wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true")
+        task = Select(browser.find_element(By.ID, "task"))
+        assert [option.text for option in task.options] == ["Label probabilities", "Rerank"]
+        task.select_by_visible_text("Rerank")
+        assert browser.find_element(By.ID, "query").is_displayed() and not browser.find_element(By.ID, "labels").is_displayed()
+        browser.find_element(By.ID, "query").send_keys(query)
+        browser.find_element(By.ID, "text").send_keys("\n".join(documents))
+        browser.find_element(By.ID, "submit").click()
+        shown = _results(browser, wait)
+        assert [label for label, _ in shown] == [r["text"] for r in api]
+        assert abs(shown[0][1] - api[0]["score"]) < 1e-4

@@ -10,6 +10,12 @@ loads the model once. Endpoints (OpenAPI docs at ``/docs``):
 - ``POST /v1/score`` ``{"inputs", "labels", "template"?}`` (a seq2seq T5: exact label probabilities)
 - ``GET /health``, ``GET /v1/model``
 
+The formats other clients speak have a module each, wired here: :mod:`.hf` (``POST /``, the
+Hugging Face Inference API), :mod:`.tei` (``/predict``, ``/rerank``), :mod:`.cohere`
+(``/v1/rerank``, ``/v2/rerank``), :mod:`.page` (``GET /``), :mod:`.metrics` (``GET /metrics``).
+Body types shared by all are in :mod:`.bodies`; :mod:`.contract` makes ``/openapi.json`` state
+every status, the error body and this server's limits.
+
 Concurrent requests are merged by one :class:`~t5cls.server.batcher.MicroBatcher` per endpoint; all
 model calls run one at a time in a single worker thread, so the event loop never waits on the
 model. Requests beyond the limits (inputs per request, characters per input, body bytes) get a
@@ -48,6 +54,7 @@ from .bodies import (
     HypothesisTemplate,
     Labels,
     LabelScore,
+    Probability,
     ScoreLabels,
     ScoreTemplate,
     SingleTexts,
@@ -133,12 +140,11 @@ class ClassifyRequest(StrictBody):
 
     inputs: Texts = Field(description="A text, or an array of texts or [text, text_pair] pairs.", examples=[["a gripping film"]])
     top_k: Count | None = Field(None, description="Return the k most likely labels per input (default: all).")
-    min_score: float | None = Field(
-        None, ge=0.0, le=1.0, description='Single-label models: below this top probability the input\'s entry in "labels" is null ("none of these").'
+    min_score: Probability | None = Field(
+        None, description='Single-label models: below this top probability the input\'s entry in "labels" is null ("none of these").'
     )
-    threshold: float | None = Field(
-        None, ge=0.0, le=1.0,
-        description="Multi-label models: predict labels at or above this probability (default: the model's saved per-label thresholds, else 0.5).",
+    threshold: Probability | None = Field(
+        None, description="Multi-label models: predict labels at or above this probability (default: the model's saved per-label thresholds, else 0.5).",
     )
     long_inputs: Literal["truncate", "chunk"] = Field(
         "truncate", description="Inputs longer than the model's max_length: cut them, or read the text in overlapping windows."
@@ -156,7 +162,7 @@ class ZeroShotRequest(StrictBody):
         "This example is {}.", description="Hypothesis; {} is replaced by each label (no other braces)."
     )
     multi_label: bool = Field(False, description="Score labels independently instead of one softmax across them.")
-    threshold: float | None = Field(None, ge=0.0, le=1.0, description='Below this best score, "label" is null.')
+    threshold: Probability | None = Field(None, description='Below this best score, "label" is null.')
     long_inputs: Literal["truncate", "chunk"] = Field(
         "truncate", description="Premises longer than max_length (with the hypothesis): cut them, or read them in overlapping windows."
     )
