@@ -546,7 +546,8 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
         help="Fine-tune a T5 checkpoint (or a saved classifier) on labelled data; write model, metrics and plots.",
         description="Train a T5ForClassification (or, with --mode text2text, the seq2seq model on label strings) "
         "with transformers.Trainer. Works under torchrun / accelerate launch unchanged. OUTPUT_DIR gets the model "
-        "(safetensors + tokenizer), metrics.json, loss_curve.png and confusion_matrix.png / regression_scatter.png. "
+        "(safetensors + tokenizer), metrics.json, loss_curve.png and confusion_matrix.png + reliability_diagram.png / "
+        "regression_scatter.png; with --eval, the temperature (multi-label: thresholds) fitted on it. "
         "The settings are the fields of t5cls.TrainingConfig.",
     )
     p.add_argument("--model", required=True, help="T5-family checkpoint directory or hub id, or a saved t5cls classifier")
@@ -798,7 +799,7 @@ def _run_demo(args: argparse.Namespace) -> int:
     for text, ranked in result.examples:
         top = ", ".join(f"{label} {p:.2f}" for label, p in ranked[:2])
         print(f"  {text!r:48} -> {top}")
-    print(f"report: {result.output_dir}/metrics.json, loss_curve.png, confusion_matrix.png")
+    print(f"report: {result.output_dir}/metrics.json, loss_curve.png, confusion_matrix.png, reliability_diagram.png")
     print(f"use it: t5cls.Classifier({str(result.output_dir)!r}).predict('turn off the lights')")
     if result.from_scratch:
         note = (
