@@ -165,6 +165,10 @@ def test_server_and_onnx_give_softmax_of_raw_logits_over_t(trained, tmp_path):
     assert main(["export", str(out), str(tmp_path / "onnx")]) == 0
     onnx = t5cls.Classifier(tmp_path / "onnx", backend="onnx")
     np.testing.assert_allclose(onnx.predict_proba(TEXTS), expected, atol=ATOL, rtol=0)
+    # An export has the temperature in its graph: calibrating it would change nothing it runs.
+    data = pd.DataFrame({"text": TEXTS, "label": ["business", "science", "sports", "sports"]})
+    with pytest.raises(InputError, match="ONNX export"):
+        calibrate(tmp_path / "onnx", data, in_place=True)
 
 
 def test_no_fit_temperature_leaves_one_and_one_class_eval_fails_before_training(tiny_t5_dir, topic_files, tmp_path):
