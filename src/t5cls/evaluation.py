@@ -27,6 +27,7 @@ from .reports import METRICS_FILE, write_eval_plots, write_json
 from .temperature import (
     calibration_report,
     check_fit_labels,
+    check_threshold,
     fit_temperature,
     fit_thresholds,
     raw_logits_from_proba,
@@ -197,6 +198,7 @@ def evaluate_texts(
     if predictor.problem_type != REGRESSION:
         check_known_labels(parsed, predictor.labels, source=source)
     y_true = encode_labels(parsed, {name: i for i, name in enumerate(predictor.labels)}, problem_type=predictor.problem_type)
+    threshold = check_threshold(threshold)
     scores = predictor.scores(texts)
     if threshold is None:
         threshold = np.asarray(predictor.thresholds) if predictor.thresholds else 0.5
