@@ -47,3 +47,33 @@ def test_schemathesis_finds_nothing(request, tmp_path, model, paths):
         result = CliRunner().invoke(schemathesis, arguments, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "No issues found" in result.output, result.output
+
+
+def test_openapi_states_limits_statuses_and_error_body(tiny_nli_dir):
+    import re
+
+    import httpx
+
+    with ThreadServer(create_app(tiny_nli_dir, **LIMITS)) as running:
+        spec = httpx.get(f"{running.url}/openapi.json").json()
+        comma = httpx.post(f"{running.url}/v1/zero-shot", json={"inputs": "x", "candidate_labels": "sports, sports,world"}).json()
+    schemas = spec["components"]["schemas"]
+    assert schemas["ErrorBody"]["properties"]["detail"]["type"] == "string" and "HTTPValidationError" not in schemas
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            codes = set(operation["responses"])
+            assert {"200", "500"} <= codes, (method, path)
+            if method == "post":
+                assert {"400", "413", "422", "503"} <= codes, path
+                assert operation["responses"]["422"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorBody"}
+    assert set(spec["paths"]["/"]["get"]["responses"]["200"]["content"]) == {"text/html", "application/json"}
+
+    inputs = schemas["ClassifyRequest"]["properties"]["inputs"]["anyOf"]
+    assert inputs[0] == {"type": "string", "minLength": 1, "pattern": r"\S", "maxLength": LIMITS["max_chars"]}
+    assert inputs[1]["maxItems"] == LIMITS["max_inputs"] and inputs[2]["items"]["maxItems"] == 2
+    assert schemas["ClassifyRequest"]["properties"]["stride"]["anyOf"][0]["maximum"] == 511  # under the model's max_length
+    # The comma-separated form: at most max_inputs labels, each non-blank and at most max_chars long.
+    pattern = schemas["ZeroShotRequest"]["properties"]["candidate_labels"]["anyOf"][1]["pattern"]
+    assert re.search(pattern, "sports, politics ,x") and not re.search(pattern, "a,,b") and not re.search(pattern, "a,b,c,d,e")
+    assert not re.search(pattern, "y" * (LIMITS["max_chars"] + 1))
+    assert comma["results"][0]["labels"] and sorted(comma["results"][0]["labels"]) == ["sports", "world"]  # a repeat counts once

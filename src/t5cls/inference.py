@@ -27,7 +27,7 @@ from transformers import PreTrainedModel
 from .allocator import tune_malloc
 from .batching import DEFAULT_BATCH_TOKENS, PACKED_PADDING_COST, min_padding_batches
 from .devices import QUANTIZATIONS, default_device, default_dtype
-from .errors import InputError
+from .errors import InputError, InputTypeError, check_bool, check_choice, check_int, check_max_length
 from .inputs import TextInput, as_text_list
 from .loading import ModelInfo, default_max_length, inspect_model, load_classifier_model, load_config, load_tokenizer, wrong_kind
 from .temperature import DEFAULT_THRESHOLD, check_min_score, check_threshold
@@ -151,7 +151,7 @@ class Classifier:
 
     Raises:
         FileNotFoundError: the model directory or its ONNX file does not exist.
-        ValueError: the directory holds no classifier, or an unknown backend / quantisation.
+        InputError: the directory holds no classifier, or an unknown backend / quantisation.
 
     Example:
         >>> clf = Classifier("sst2-classifier")  # doctest: +SKIP
@@ -182,23 +182,24 @@ class Classifier:
     ):
         check_long_inputs(long_inputs)
         check_aggregate(aggregate)
-        if quantize not in QUANTIZATIONS:
-            raise ValueError(f"quantize={quantize!r} is not supported; use None or 'int8'.")
+        check_choice("quantize", quantize, QUANTIZATIONS)
         by_name = isinstance(model, (str, os.PathLike, ModelInfo))
         if base is not None and not by_name:
             raise InputError(f"base={base!r} goes with a PEFT adapter directory, not with a loaded {type(model).__name__}.")
         info = inspect_model(model, base=base) if by_name else None
         if backend is None:
             backend = "onnx" if quantize or (info is not None and info.kind == "onnx") else "torch"
-        if backend not in BACKENDS:
-            raise ValueError(f"backend={backend!r} is not supported; use one of {', '.join(BACKENDS)}.")
+        check_choice("backend", backend, BACKENDS)
         if quantize and backend == "torch":
-            raise ValueError(
+            raise InputError(
                 "quantize='int8' runs through ONNX Runtime; use backend='onnx' (or leave backend unset). "
                 "torch.ao.quantization.quantize_dynamic is deprecated."
             )
-        if batch_tokens < 1:
-            raise ValueError(f"batch_tokens={batch_tokens} must be a positive number of tokens.")
+        check_int("batch_tokens", batch_tokens, hint="padded tokens per batch")
+        check_int("max_batch_size", max_batch_size, none_ok=True)
+        check_max_length(max_length)
+        if show_progress_bar is not None:
+            check_bool("show_progress_bar", show_progress_bar)
         self.device = default_device(device)
         self.dtype = default_dtype(self.device, dtype)
         self.backend = backend
@@ -216,9 +217,9 @@ class Classifier:
                 self.config = self.model.config
         else:
             if tokenizer is None:
-                raise ValueError("Pass the tokenizer with the model: Classifier(model, tokenizer).")
+                raise InputError("Pass the tokenizer with the model: Classifier(model, tokenizer).")
             if not hasattr(model, "config") or not callable(model):
-                raise TypeError(f"model must be a directory or a transformers model, got {type(model).__name__}.")
+                raise InputTypeError(f"model must be a directory or a transformers model, got {type(model).__name__}.")
             self.config = model.config
             if backend == "torch":
                 self.model = model.to(self.device).eval()
@@ -292,7 +293,7 @@ class Classifier:
         firsts = [item if isinstance(item, str) else item[0] for item in items]
         pairs = [not isinstance(item, str) for item in items]
         if any(pairs) and not all(pairs):
-            raise TypeError("Mix of single texts and (text, text_pair) tuples in one call; pass one kind.")
+            raise InputTypeError("Mix of single texts and (text, text_pair) tuples in one call; pass one kind.")
         seconds = [item[1] for item in items] if all(pairs) else None
         encoded = self.tokenizer(firsts, seconds, add_special_tokens=True, return_attention_mask=False)
         names = [n for n in self._input_names if n in encoded and n != "attention_mask"]
@@ -460,7 +461,7 @@ class Classifier:
                 first, ``"only_first"`` only the first text.
 
         Raises:
-            TypeError: ``None`` or an item that is not a string / pair of strings (naming its index).
+            InputTypeError: ``None`` or an item that is not a string / pair of strings (naming its index).
         """
         items, _ = as_text_list(texts)
         logits, truncated = self._logits(items, truncation=truncation)
@@ -520,6 +521,7 @@ class Classifier:
                 this; default: the Classifier's ``min_score``.
             long_inputs, stride, aggregate: this call's long-input handling (default: the Classifier's).
         """
+        check_threshold(threshold)
         items, single = as_text_list(texts)
         proba = self.predict_proba(items, long_inputs=long_inputs, stride=stride, aggregate=aggregate)
         result = self.labels_from_proba(proba, threshold=threshold, min_score=min_score)
@@ -527,11 +529,11 @@ class Classifier:
 
     def labels_from_proba(self, proba: np.ndarray, *, threshold: float | None = None, min_score: float | None = _UNSET) -> list[Any]:
         """What :meth:`predict` returns for each row of ``proba``."""
+        check_threshold(threshold)
         min_score = self._min_score(min_score)
         if self.problem_type == "multi_label_classification":
             thresholds = self.decision_thresholds(threshold)
             return [[self.labels[j] for j in np.flatnonzero(row >= thresholds)] for row in proba]
-        check_threshold(threshold)
         if self.problem_type == "regression":
             return [float(row[0]) if self.config.num_labels == 1 else row.tolist() for row in proba]
         best = proba.argmax(axis=1)
@@ -557,6 +559,9 @@ class Classifier:
             Single-label: softmax scores. Multi-label: the labels at or above their threshold with
             their sigmoid scores (a list per input). Regression: ``{"label", "score"}`` with the value.
         """
+        check_threshold(threshold)
+        if top_k is not _DEFAULT_TOP_K:
+            check_int("top_k", top_k, none_ok=True, hint="None for all labels")
         items, single = as_text_list(texts)
         results = self.results_from_proba(self.predict_proba(items), top_k=top_k, threshold=threshold)
         if single:  # as the pipeline does: a string gives a list of {"label", "score"}
@@ -565,11 +570,11 @@ class Classifier:
 
     def results_from_proba(self, proba: np.ndarray, *, top_k: int | None = _DEFAULT_TOP_K, threshold: float | None = None) -> list[Any]:
         """Pipeline-style results for each row of ``proba`` (see :meth:`__call__`)."""
+        check_threshold(threshold)
         multi = self.problem_type == "multi_label_classification"
         if top_k is _DEFAULT_TOP_K:
             top_k = None if multi else 1
-        if top_k is not None and top_k < 1:
-            raise ValueError(f"top_k={top_k} must be at least 1, or None for all labels.")
+        check_int("top_k", top_k, none_ok=True, hint="None for all labels")
         thresholds = self.decision_thresholds(threshold) if multi else None
         results: list[Any] = []
         for row in proba:
@@ -594,8 +599,7 @@ class Classifier:
             >>> for proba in clf.stream(open("texts.txt").read().splitlines()):  # doctest: +SKIP
             ...     print(proba.argmax(axis=1))
         """
-        if chunk_size < 1:
-            raise ValueError(f"chunk_size={chunk_size} must be at least 1.")
+        check_int("chunk_size", chunk_size)
         settings = dict(long_inputs=long_inputs, stride=stride, aggregate=aggregate)
         self.long_input_settings(long_inputs, stride, aggregate)  # bad settings fail before the first input is read
         truncated = total = 0
@@ -613,8 +617,8 @@ class Classifier:
                     break
                 try:
                     items, _ = as_text_list(chunk)
-                except TypeError as exc:
-                    raise TypeError(f"In the inputs from index {total} on: {exc}") from exc
+                except InputTypeError as exc:
+                    raise InputTypeError(f"In the inputs from index {total} on: {exc}") from exc
                 proba, windows, n = self._proba(items, bar=bar, **settings)
                 truncated, total = truncated + n, total + len(items)
                 yield (proba, windows) if return_windows else proba

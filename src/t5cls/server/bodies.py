@@ -122,6 +122,15 @@ def _integral(value: Any) -> Any:
 Count = Annotated[int, BeforeValidator(_integral), Field(ge=1), WithJsonSchema({"type": "integer", "minimum": 1})]
 """A positive integer (``top_k``, ``top_n``); ``3.0`` counts as ``3``, as in JSON Schema."""
 
+def _probability(value: Any) -> Any:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and not 0.0 <= value <= 1.0:
+        raise PydanticCustomError("probability", "{value} must be a probability between 0 and 1.", {"value": value})
+    return value
+
+
+Probability = Annotated[float, BeforeValidator(_probability), WithJsonSchema({"type": "number", "minimum": 0, "maximum": 1})]
+"""A number in [0, 1] (``min_score``, ``threshold``)."""
+
 Stride = Annotated[
     int, BeforeValidator(_integral), Field(ge=0), WithJsonSchema({"type": "integer", "minimum": 0, LIMIT_KEY: {"maximum": "max_stride"}})
 ]
@@ -236,7 +245,8 @@ def ranked(row: np.ndarray, labels: Sequence[str], top_k: int | None = None) -> 
 
 
 __all__ = [
-    "Count", "Stride", "Text", "Texts", "SingleTexts", "TextOrTexts", "Labels", "ScoreLabels", "Documents", "HypothesisTemplate", "ScoreTemplate",
+    "Count", "Probability", "Stride", "Text", "Texts", "SingleTexts", "TextOrTexts", "Labels", "ScoreLabels", "Documents",
+    "HypothesisTemplate", "ScoreTemplate",
     "StrictBody", "ErrorBody", "LabelScore", "ranked", "as_list", "array_schema", "input_list", "label_list", "json_type",
     "TEXT_SCHEMA", "PAIR_SCHEMA", "LIMIT_KEY", "LABEL_STRING_KEY", "UNION_BRANCHES", "HYPOTHESIS_TEMPLATE_PATTERN", "SCORE_TEMPLATE_PATTERN",
 ]
