@@ -109,7 +109,7 @@ def main() -> int:
 
     # --- classifier ---
     torch.manual_seed(0)
-    hf = T5ForSequenceClassification(T5Config(**preset, vocab_size=VOCAB_SIZE, num_labels=4)).to(device, dtype).eval()
+    hf = T5ForSequenceClassification(T5Config(**preset, vocab_size=VOCAB_SIZE, num_labels=4, decoder_start_token_id=0)).to(device, dtype).eval()
     ours_model = t5cls.T5ForClassification(t5cls.T5ClassificationConfig(**preset, vocab_size=VOCAB_SIZE, num_labels=4))
     ours_model = ours_model.to(device, dtype).eval()
     clf = t5cls.Classifier(ours_model, tokenizer, device=device, dtype=dtype, show_progress_bar=False)
@@ -143,7 +143,8 @@ def main() -> int:
 
     # --- zero-shot ---
     zs_n = max(4, n // 4)
-    nli_config = T5Config(**preset, vocab_size=VOCAB_SIZE, num_labels=3, id2label={0: "entailment", 1: "neutral", 2: "contradiction"})
+    names = {0: "entailment", 1: "neutral", 2: "contradiction"}
+    nli_config = T5Config(**preset, vocab_size=VOCAB_SIZE, decoder_start_token_id=0, id2label=names, label2id={v: k for k, v in names.items()})
     torch.manual_seed(0)
     nli = T5ForSequenceClassification(nli_config).to(device, dtype).eval()
     pipe = pipeline("zero-shot-classification", model=nli, tokenizer=tokenizer, device=device)
