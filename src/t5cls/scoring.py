@@ -545,10 +545,21 @@ class LabelScorer:
         return encoded
 
     def _prompt_log_likelihoods(self, prompts: list[str]) -> np.ndarray:
-        if not prompts:
+        return self.log_likelihoods_from_ids(self._encode(prompts))
+
+    def log_likelihoods_from_ids(self, encoded: Sequence[Sequence[int]]) -> np.ndarray:
+        """:meth:`log_likelihoods` of prompts that are already token ids (each closed by ``</s>``).
+
+        For callers that build prompts at the token level (the Reranker's document windows); the
+        ids are used as given, not truncated. Same batching and computation as for text.
+
+        Returns:
+            ``(n, num_labels)`` float64, in input order.
+        """
+        encoded = [list(ids) for ids in encoded]
+        if not encoded:
             return np.zeros((0, len(self.labels)))
-        encoded = self._encode(prompts)
-        edge_log_probs = np.zeros((len(prompts), len(self.trie.edge_tokens)))
+        edge_log_probs = np.zeros((len(encoded), len(self.trie.edge_tokens)))
         groups = min_padding_batches(
             [len(ids) + self.trie.num_nodes for ids in encoded],
             batch_tokens=self.batch_tokens,
