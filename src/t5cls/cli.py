@@ -193,6 +193,11 @@ def _add_serve(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, help="torch threads for the model (default: torch's, i.e. the CPU cores)")
     p.add_argument("--limit-concurrency", type=int, help="answer 503 above this many connections/requests in flight (default 1024)")
     p.add_argument("--no-access-log", action="store_true", help="do not log every request")
+    p.add_argument(
+        "--int8", action="store_true", default=None,
+        help="int8 on CPU for every route: classify/zero-shot through ONNX Runtime (a torch directory is exported at start-up), "
+        "score through torch int8 linear layers",
+    )  # fmt: skip
 
 
 def _run_serve(args: argparse.Namespace) -> int:
@@ -200,7 +205,7 @@ def _run_serve(args: argparse.Namespace) -> int:
 
     names = (
         "device", "dtype", "max_batch_tokens", "max_wait_ms", "max_batch_size", "max_inputs", "max_chars",
-        "max_body_bytes", "limit_concurrency", "threads",
+        "max_body_bytes", "limit_concurrency", "threads", "int8",
     )  # fmt: skip
     options = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     try:

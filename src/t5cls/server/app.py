@@ -264,6 +264,7 @@ class ServerSettings:
     max_chars: int = DEFAULT_MAX_CHARS
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     threads: int | None = None
+    int8: bool = False
 
     def check(self) -> None:
         for name in ("max_batch_tokens", "max_inputs", "max_chars", "max_body_bytes"):
@@ -275,6 +276,10 @@ class ServerSettings:
             raise ValueError(f"max_wait_ms={self.max_wait_ms} must be zero or more milliseconds.")
         if self.threads is not None and self.threads < 1:
             raise ValueError(f"threads={self.threads} must be at least 1, or None to keep torch's setting.")
+        if self.int8 and self.device is not None and torch.device(self.device).type != "cpu":
+            raise ValueError(f"int8 runs on CPU; got device={self.device!r}. Drop --int8 on a GPU (bf16 is its fast path) or use --device cpu.")
+        if self.int8 and self.dtype not in (None, "float32"):
+            raise ValueError(f"int8 computes activations in float32; got dtype={self.dtype!r}. Leave --dtype unset with --int8.")
 
 
 class _Service:
@@ -302,7 +307,11 @@ class _Service:
         if self.info.kind == "classifier":
             from ..inference import Classifier
 
-            self.classifier = Classifier(self.info.path, device=s.device, dtype=s.dtype, batch_tokens=s.max_batch_tokens)
+            # int8: Classifier's ONNX Runtime path (an export's model_int8.onnx, else exported here, once).
+            self.classifier = Classifier(
+                self.info.path, device="cpu" if s.int8 else s.device, dtype=None if s.int8 else s.dtype,
+                quantize="int8" if s.int8 else None, batch_tokens=s.max_batch_tokens,
+            )  # fmt: skip
             def classify(items: list[Any], key: Hashable) -> list[Any]:
                 _, long_inputs, stride, aggregate = key
                 proba, windows = self.classifier.predict_proba_windows(items, long_inputs=long_inputs, stride=stride, aggregate=aggregate)
@@ -316,20 +325,24 @@ class _Service:
         else:
             tokenizer, model = self._load_scorer_model()
         self.chars_per_token = _chars_per_token(tokenizer)
-        self.description = _describe(self.info, model)
+        self.description = _describe(self.info, model if model is not None else self.classifier.config)
         self.description["threads"] = s.threads or torch.get_num_threads()
+        self.description["quantize"] = "int8" if s.int8 else None
         if self.classifier is not None:
             self.description.update(
-                labels=list(self.classifier.labels), problem_type=model.config.problem_type, max_length=self.max_length
+                labels=list(self.classifier.labels), problem_type=self.classifier.config.problem_type, max_length=self.max_length
             )
 
     def _load_zero_shot(self) -> None:
         from ..zero_shot import ZeroShotClassifier  # imported only when an NLI model is served
 
-        # The same weights as /v1/classify: no second copy in memory.
-        self.zero_shot = ZeroShotClassifier(
-            self.classifier.model, self.classifier.tokenizer, batch_tokens=self.settings.max_batch_tokens
-        )
+        # The same weights as /v1/classify: no second copy in memory (with int8, the same ONNX session).
+        if self.settings.int8:
+            self.zero_shot = ZeroShotClassifier(self.classifier)
+        else:
+            self.zero_shot = ZeroShotClassifier(
+                self.classifier.model, self.classifier.tokenizer, batch_tokens=self.settings.max_batch_tokens
+            )
 
         def run(items: list[tuple[str, tuple[str, ...]]], key: Hashable) -> list[Any]:
             template, multi_label, threshold, long_inputs, stride, aggregate = key
@@ -346,8 +359,13 @@ class _Service:
         from ..inference import default_device, default_dtype
         from ..scoring import LabelScorer, load_seq2seq  # imported only when a seq2seq model is served
 
-        device = default_device(self.settings.device)
+        device = default_device("cpu" if self.settings.int8 else self.settings.device)
         model, tokenizer = load_seq2seq(self.info.path, device=device, dtype=default_dtype(device, self.settings.dtype))
+        if self.settings.int8:
+            from ..export import quantize_linear_int8
+
+            # Once, in place: every LabelScorer built below shares the int8 layers (LabelScorer(quantize="int8")'s path).
+            model = quantize_linear_int8(model, inplace=True)
         tokenizer_max = getattr(tokenizer, "model_max_length", None) or 512
         self.max_length = tokenizer_max if tokenizer_max < 100_000 else 512
         scorers: dict[Hashable, LabelScorer] = {}  # touched only in the model thread
@@ -444,6 +462,15 @@ def _chars_per_token(tokenizer: Any) -> float:
 
 
 def _describe(info: ModelInfo, model: Any) -> dict[str, Any]:
+    """Facts about the served model; ``model`` is a torch model, or only its config (ONNX Runtime)."""
+    if not isinstance(model, torch.nn.Module):  # an ONNX session: no torch parameters to count
+        config = model
+        return {
+            "path": str(info.path), "kind": info.kind, "model_type": config.model_type, "parameters": None,
+            "d_model": getattr(config, "d_model", None), "encoder_layers": getattr(config, "num_layers", None),
+            "decoder_layers": getattr(config, "num_decoder_layers", None), "vocab_size": getattr(config, "vocab_size", None),
+            "device": "cpu", "dtype": "int8 (ONNX Runtime)",
+        }  # fmt: skip
     config = model.config
     return {
         "path": str(info.path),
@@ -571,6 +598,7 @@ def create_app(
     max_chars: int = DEFAULT_MAX_CHARS,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     threads: int | None = None,
+    int8: bool = False,
 ) -> FastAPI:
     """Build the FastAPI app that serves ``model_dir``; its lifespan loads the model once.
 
@@ -588,6 +616,10 @@ def create_app(
             torch keeps one count per process). With uvloop and httptools (``t5cls[serve]``) the
             event loop needs little CPU, and on 2 cores 2 model threads served about 1.5x more
             requests/s than one (README, HTTP server).
+        int8: CPU int8 on every route: classify and zero-shot through ONNX Runtime (a directory with
+            ``model_int8.onnx`` from ``t5cls export --int8`` as it is; a torch directory is exported
+            and quantised at start-up), score through torch's int8 dynamic linear layers
+            (:func:`t5cls.export.quantize_linear_int8`, as ``LabelScorer(quantize="int8")``).
 
     Returns:
         The app; serve it with uvicorn (``uvicorn.run(app)``) or :func:`serve`.
@@ -603,7 +635,7 @@ def create_app(
     settings = ServerSettings(
         device=device, dtype=dtype, max_batch_tokens=max_batch_tokens, max_batch_size=max_batch_size,
         max_wait_ms=max_wait_ms, max_inputs=max_inputs, max_chars=max_chars, max_body_bytes=max_body_bytes,
-        threads=threads,
+        threads=threads, int8=int8,
     )
     settings.check()
     info = inspect_model_dir(model_dir)
