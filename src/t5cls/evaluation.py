@@ -296,6 +296,11 @@ def fit_scaling(predictor: Predictor, texts: Sequence[TextInput], y_true: Any, *
     """
     if predictor.problem_type == REGRESSION or predictor.template is not None:
         raise InputError("Temperatures and thresholds are fitted for classifiers (single- or multi-label), not regression or text-to-text models.")
+    if getattr(predictor.model, "backend", "torch") != "torch":
+        raise InputError(
+            "The temperature is applied inside the model's forward, which an ONNX export has baked in; calibrate the "
+            "classifier directory (torch weights), then export it again."
+        )
     check_fit_labels(y_true, problem_type=predictor.problem_type, source=source, labels=predictor.labels)
     config = predictor.model.config
     scores = predictor.scores(texts)

@@ -23,7 +23,10 @@ the start node: the classic restricted softmax over the labels' first tokens (on
 
 The decoder runs transformers' own modules (the model's encoder, decoder blocks, final layer
 norm and LM head); only the mask and the relative position bias are built here, the bias with
-the first block's own ``compute_bias``.
+the first block's own ``compute_bias``. For small trees (the first-token mode: one node) the
+cross-attention reads the encoder states without projecting them to keys and values
+(:func:`factored_cross_attention`, the same product in another order): projecting them costs a
+sixth of the encoder again at t5 shapes, for one decoder position to read.
 """
 
 from __future__ import annotations
@@ -40,9 +43,11 @@ import numpy as np
 import torch
 from scipy.special import softmax
 from scipy.stats import entropy as _entropy
+from torch import nn
 from tqdm.auto import tqdm
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, PreTrainedModel
 from transformers.masking_utils import create_bidirectional_mask
+from transformers.models.t5.modeling_t5 import T5Block, T5LayerCrossAttention
 
 from .allocator import tune_malloc
 from .batching import min_padding_batches
@@ -258,6 +263,57 @@ def _check_choice(name: str, value: Any, choices: Sequence[Any]) -> Any:
 
 
 # --------------------------------------------------------------------------------------------
+# Cross-attention for a few decoder positions
+# --------------------------------------------------------------------------------------------
+
+
+def can_factor_cross_attention(layer: nn.Module, nodes: int) -> bool:
+    """Whether :func:`factored_cross_attention` applies to ``layer`` and is cheaper for ``nodes`` positions.
+
+    It needs plain ``nn.Linear`` keys and values without bias (not int8 dynamic layers); it costs
+    ``2 * heads * nodes`` multiply-adds per encoder state and d_model, against ``2 * heads *
+    head_dim`` for projecting keys and values, so it pays while ``nodes`` is well under ``head_dim``.
+    """
+    attention = getattr(layer, "EncDecAttention", None)
+    if type(layer) is not T5LayerCrossAttention or attention is None:
+        return False
+    plain = all(type(proj) is nn.Linear and proj.bias is None for proj in (attention.k, attention.v))
+    return plain and 4 * nodes <= attention.key_value_proj_dim
+
+
+def factored_cross_attention(layer: T5LayerCrossAttention, hidden: torch.Tensor, encoder_hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``T5LayerCrossAttention`` (norm, attention over the encoder, residual) without keys and values.
+
+    T5's cross-attention projects every encoder state to keys ``K = H Wk`` and values ``V = H Wv``
+    (``2 * d_model * inner`` multiply-adds per encoder token and layer) for the decoder's few
+    positions to read. By associativity, per head ``q_h K_h^T = (q_h Wk_h) H^T`` and
+    ``softmax(.) V_h = (softmax(.) H) Wv_h^T`` (``Wk_h``, ``Wv_h``: the head's rows of the
+    ``(inner, d_model)`` weights): the query is carried into the encoder's space
+    and the encoder states are read as they are, so each encoder token costs ``2 * heads * nodes``
+    multiply-adds per ``d_model`` instead. The same product, summed in another order (fp32: 1e-6).
+
+    Args:
+        layer: the decoder block's cross-attention layer.
+        hidden: decoder states ``(batch, nodes, d_model)``.
+        encoder_hidden: ``(batch, seq, d_model)``.
+        mask: additive ``(batch, 1, 1, seq)``: 0 at real tokens, the dtype's minimum at padding.
+    """
+    attention = layer.EncDecAttention
+    heads, head_dim = attention.n_heads, attention.key_value_proj_dim
+    batch, nodes, d_model = hidden.shape
+    query = attention.q(layer.layer_norm(hidden)).view(batch, nodes, heads, head_dim)
+    key_weight = attention.k.weight.view(heads, head_dim, d_model)  # nn.Linear weight: (inner, d_model)
+    value_weight = attention.v.weight.view(heads, head_dim, d_model)
+    carried = torch.einsum("bnhk,hkd->bhnd", query, key_weight).reshape(batch, heads * nodes, d_model)
+    scores = torch.bmm(carried, encoder_hidden.transpose(1, 2)).view(batch, heads, nodes, -1)  # (batch, heads, nodes, seq)
+    scores = scores * attention.scaling + mask
+    probs = torch.softmax(scores.float(), dim=-1).to(hidden.dtype)  # as transformers: softmax in fp32
+    mixed = torch.bmm(probs.view(batch, heads * nodes, -1), encoder_hidden).view(batch, heads, nodes, d_model)
+    context = torch.einsum("bhnd,hkd->bnhk", mixed, value_weight).reshape(batch, nodes, heads * head_dim)
+    return hidden + layer.dropout(attention.o(context))
+
+
+# --------------------------------------------------------------------------------------------
 # Loading
 # --------------------------------------------------------------------------------------------
 
@@ -377,6 +433,9 @@ class LabelScorer:
     # The encoder runs on real tokens only when that computes the same (see t5cls.packed); set
     # ``scorer.use_packed_encoder = False`` for transformers' padded forward.
     use_packed_encoder = True
+    # Small trees read the encoder states without projecting them to keys and values (see
+    # factored_cross_attention); ``False`` runs transformers' own T5Block for every tree.
+    use_factored_cross_attention = True
 
     def __init__(
         self,
@@ -514,9 +573,17 @@ class LabelScorer:
         depths = tree["depths"]
         grid = decoder.block[0].layer[0].SelfAttention.compute_bias(self.trie.max_depth + 1, self.trie.max_depth + 1)
         position_bias = grid[:, :, depths[:, None], depths[None, :]]  # (1, heads, nodes, nodes)
-        cross_bias = None  # zeros made by the first block, shared by the others as in T5Stack
-        for block in decoder.block:
-            hidden, _, cross_bias = block(hidden, tree["mask"], position_bias, encoder_hidden, cross_mask, cross_bias)
+        if self._factors_cross_attention():
+            # (batch, 1, 1, seq) additive: 0 at real tokens, the dtype's minimum at padding.
+            additive = (1.0 - attention_mask[:, None, None, :].to(hidden.dtype)) * torch.finfo(hidden.dtype).min
+            for block in decoder.block:
+                hidden = block.layer[0](hidden, attention_mask=tree["mask"], position_bias=position_bias)[0]
+                hidden = factored_cross_attention(block.layer[1], hidden, encoder_hidden, additive)
+                hidden = block.layer[-1](hidden)
+        else:
+            cross_bias = None  # zeros made by the first block, shared by the others as in T5Stack
+            for block in decoder.block:
+                hidden, _, cross_bias = block(hidden, tree["mask"], position_bias, encoder_hidden, cross_mask, cross_bias)
         hidden = decoder.dropout(decoder.final_layer_norm(hidden))
         if getattr(model.config, "scale_decoder_outputs", False):  # original t5 (tied embeddings) rescales
             hidden = hidden * model.config.d_model**-0.5
@@ -530,6 +597,15 @@ class LabelScorer:
             log_norm = logits.logsumexp(dim=-1)  # (step, nodes)
             out.append(logits[:, nodes, tokens] - log_norm[:, nodes])  # (step, edges)
         return torch.cat(out)
+
+    def _factors_cross_attention(self) -> bool:
+        decoder = self.model.get_decoder()
+        return (
+            self.use_factored_cross_attention
+            and not decoder.training
+            and self.dtype != torch.float16  # T5Block clamps fp16 activations between its layers
+            and all(type(block) is T5Block and can_factor_cross_attention(block.layer[1], self.trie.num_nodes) for block in decoder.block)
+        )
 
     def _packs(self) -> bool:
         encoder = self.model.get_encoder()
