@@ -202,7 +202,7 @@ class ModelDescription(BaseModel):
     path: str
     kind: str
     model_type: str
-    parameters: int
+    parameters: int | None = Field(description="The torch model's parameters; null when ONNX Runtime runs it (--int8).")
     endpoints: list[str] = Field(description='The routes this server answers, e.g. "POST /v1/classify".')
     settings: dict[str, Any] = Field(description="Batching and limits.")
 
