@@ -39,6 +39,7 @@ needs_shared = pytest.mark.skipif(not all(p.is_dir() for p in (TOKENIZER_DIR, DA
 # then 100 sentinels. TINY's vocab_size leaves room, as t5's 32128 rows do for its 32100 tokens.
 TOKENIZER_PIECES = 900
 EXTRA_IDS = 100
+WHOLE_WORDS = ("true", "false", "yes", "no", "positive", "negative", "neutral")
 
 # Tiny shapes: d_model 32, 2 layers, a 1024-row vocabulary (the test tokenizer's 1000 tokens fit).
 TINY = dict(vocab_size=1024, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4, dropout_rate=0.0)
@@ -75,8 +76,13 @@ def build_tokenizer():
         seed_size=20_000,  # candidate pieces to prune from; the default million takes 10 s on this data
     )
     learner.train_from_iterator(demo_sentences(), trainer)
-    pieces = [(piece, round(score, 6)) for piece, score in json.loads(learner.to_str())["model"]["vocab"] if piece not in specials]
-    pieces.sort(key=lambda item: (-item[1], item[0]))
+    learned = {piece: round(score, 6) for piece, score in json.loads(learner.to_str())["model"]["vocab"] if piece not in specials}
+    # Words that are one token in T5's vocabulary and that tests rely on being one (monoT5's
+    # true/false, yes/no; one-token labels), as SentencePiece's user-defined pieces: scored like
+    # the most frequent word, so that Unigram never splits them.
+    top = max(score for piece, score in learned.items() if piece != "▁")
+    learned.update({f"▁{word}": top for word in WHOLE_WORDS})
+    pieces = sorted(learned.items(), key=lambda item: (-item[1], item[0]))
     # T5's layout: specials first, the pieces, then <extra_id_99> ... <extra_id_0> last.
     vocab = [(token, 0.0) for token in specials] + pieces + [(f"<extra_id_{i}>", 0.0) for i in reversed(range(EXTRA_IDS))]
     return T5Tokenizer(vocab=vocab, extra_ids=EXTRA_IDS, model_max_length=512)

@@ -62,7 +62,7 @@ def test_train_from_files_writes_model_metrics_and_plots(tiny_t5_dir, topic_file
     assert report["labels"] == result.labels and report["train"]["global_step"] == 6
     assert set(report["eval"]) >= {"accuracy", "macro_f1", "mcc", "confusion_matrix"}
     assert any("eval_loss" in h for h in report["log_history"])
-    assert report["plots"] == ["loss_curve.png", "confusion_matrix.png"]
+    assert report["plots"] == ["loss_curve.png", "confusion_matrix.png", "reliability_diagram.png"]  # reliability: any single-label eval
 
     # The saved directory is a classifier for t5cls and for transformers alike.
     clf = t5cls.Classifier(out)
@@ -77,7 +77,7 @@ def test_train_from_files_writes_model_metrics_and_plots(tiny_t5_dir, topic_file
     again = t5cls.evaluate(out, dev_csv, output_dir=tmp_path / "report")
     assert again["accuracy"] == pytest.approx(result.metrics["accuracy"])
     assert again["confusion_matrix"] == result.metrics["confusion_matrix"]
-    assert {p.name for p in (tmp_path / "report").iterdir()} == {"metrics.json", "confusion_matrix.png"}
+    assert {p.name for p in (tmp_path / "report").iterdir()} == {"metrics.json", "confusion_matrix.png", "reliability_diagram.png"}
 
 
 def test_train_from_dataframe_and_dataset_with_int_labels(tiny_t5_dir, tmp_path):

@@ -23,7 +23,10 @@ the start node: the classic restricted softmax over the labels' first tokens (on
 
 The decoder runs transformers' own modules (the model's encoder, decoder blocks, final layer
 norm and LM head); only the mask and the relative position bias are built here, the bias with
-the first block's own ``compute_bias``.
+the first block's own ``compute_bias``. For small trees (the first-token mode: one node) the
+cross-attention reads the encoder states without projecting them to keys and values
+(:func:`factored_cross_attention`, the same product in another order): projecting them costs a
+sixth of the encoder again at t5 shapes, for one decoder position to read.
 """
 
 from __future__ import annotations
@@ -40,9 +43,11 @@ import numpy as np
 import torch
 from scipy.special import softmax
 from scipy.stats import entropy as _entropy
+from torch import nn
 from tqdm.auto import tqdm
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, PreTrainedModel
 from transformers.masking_utils import create_bidirectional_mask
+from transformers.models.t5.modeling_t5 import T5Block, T5LayerCrossAttention
 
 from .allocator import tune_malloc
 from .batching import min_padding_batches
@@ -55,7 +60,7 @@ from .calibration import (
     fill_fields,
 )
 from .configuration import T5ClassificationConfig
-from .inference import DEFAULT_BATCH_TOKENS, PACKED_PADDING_COST, default_device, default_dtype
+from .inference import DEFAULT_BATCH_TOKENS, PACKED_PADDING_COST, QUANTIZATIONS, default_device, default_dtype
 from .labels import check_labels
 from .modeling import published_format
 from .packed import can_pack, packed_encoder_forward
@@ -258,6 +263,57 @@ def _check_choice(name: str, value: Any, choices: Sequence[Any]) -> Any:
 
 
 # --------------------------------------------------------------------------------------------
+# Cross-attention for a few decoder positions
+# --------------------------------------------------------------------------------------------
+
+
+def can_factor_cross_attention(layer: nn.Module, nodes: int) -> bool:
+    """Whether :func:`factored_cross_attention` applies to ``layer`` and is cheaper for ``nodes`` positions.
+
+    It needs plain ``nn.Linear`` keys and values without bias (not int8 dynamic layers); it costs
+    ``2 * heads * nodes`` multiply-adds per encoder state and d_model, against ``2 * heads *
+    head_dim`` for projecting keys and values, so it pays while ``nodes`` is well under ``head_dim``.
+    """
+    attention = getattr(layer, "EncDecAttention", None)
+    if type(layer) is not T5LayerCrossAttention or attention is None:
+        return False
+    plain = all(type(proj) is nn.Linear and proj.bias is None for proj in (attention.k, attention.v))
+    return plain and 4 * nodes <= attention.key_value_proj_dim
+
+
+def factored_cross_attention(layer: T5LayerCrossAttention, hidden: torch.Tensor, encoder_hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``T5LayerCrossAttention`` (norm, attention over the encoder, residual) without keys and values.
+
+    T5's cross-attention projects every encoder state to keys ``K = H Wk`` and values ``V = H Wv``
+    (``2 * d_model * inner`` multiply-adds per encoder token and layer) for the decoder's few
+    positions to read. By associativity, per head ``q_h K_h^T = (q_h Wk_h) H^T`` and
+    ``softmax(.) V_h = (softmax(.) H) Wv_h^T`` (``Wk_h``, ``Wv_h``: the head's rows of the
+    ``(inner, d_model)`` weights): the query is carried into the encoder's space
+    and the encoder states are read as they are, so each encoder token costs ``2 * heads * nodes``
+    multiply-adds per ``d_model`` instead. The same product, summed in another order (fp32: 1e-6).
+
+    Args:
+        layer: the decoder block's cross-attention layer.
+        hidden: decoder states ``(batch, nodes, d_model)``.
+        encoder_hidden: ``(batch, seq, d_model)``.
+        mask: additive ``(batch, 1, 1, seq)``: 0 at real tokens, the dtype's minimum at padding.
+    """
+    attention = layer.EncDecAttention
+    heads, head_dim = attention.n_heads, attention.key_value_proj_dim
+    batch, nodes, d_model = hidden.shape
+    query = attention.q(layer.layer_norm(hidden)).view(batch, nodes, heads, head_dim)
+    key_weight = attention.k.weight.view(heads, head_dim, d_model)  # nn.Linear weight: (inner, d_model)
+    value_weight = attention.v.weight.view(heads, head_dim, d_model)
+    carried = torch.einsum("bnhk,hkd->bhnd", query, key_weight).reshape(batch, heads * nodes, d_model)
+    scores = torch.bmm(carried, encoder_hidden.transpose(1, 2)).view(batch, heads, nodes, -1)  # (batch, heads, nodes, seq)
+    scores = scores * attention.scaling + mask
+    probs = torch.softmax(scores.float(), dim=-1).to(hidden.dtype)  # as transformers: softmax in fp32
+    mixed = torch.bmm(probs.view(batch, heads * nodes, -1), encoder_hidden).view(batch, heads, nodes, d_model)
+    context = torch.einsum("bhnd,hkd->bnhk", mixed, value_weight).reshape(batch, nodes, heads * head_dim)
+    return hidden + layer.dropout(attention.o(context))
+
+
+# --------------------------------------------------------------------------------------------
 # Loading
 # --------------------------------------------------------------------------------------------
 
@@ -304,6 +360,19 @@ def load_seq2seq(src: str | Path, *, device: torch.device, dtype: torch.dtype) -
     return model.to(device).eval(), tokenizer
 
 
+def _check_quantize(quantize: Any, device: Any, dtype: Any) -> str | None:
+    """``quantize`` if valid: ``None`` or ``"int8"``, the latter on CPU in fp32 only."""
+    from .errors import InputError
+
+    if quantize not in QUANTIZATIONS:
+        raise InputError(f"quantize={quantize!r} is not supported; use None or 'int8'.")
+    if quantize and device is not None and torch.device(device).type != "cpu":
+        raise InputError(f"quantize='int8' runs on CPU; got device={str(device)!r}. Use device='cpu', or drop quantize on a GPU (bf16 is its fast path).")
+    if quantize and dtype is not None and default_dtype(torch.device("cpu"), dtype) != torch.float32:
+        raise InputError(f"quantize='int8' computes activations in float32; got dtype={dtype!r}. Leave dtype unset.")
+    return quantize
+
+
 def _check_model(model: Any) -> None:
     config = getattr(model, "config", None)
     model_type = getattr(config, "model_type", None)
@@ -341,6 +410,11 @@ class LabelScorer:
             softmax restricted to each label's first token; labels must start with distinct tokens).
         device: defaults to CUDA when available, else CPU.
         dtype: defaults to bf16 on CUDA, fp32 on CPU (a loaded model keeps its dtype unless given).
+        quantize: ``None`` or ``"int8"``: CPU only; the linear layers of the encoder and decoder
+            run int8 dynamic quantisation (:func:`t5cls.export.quantize_linear_int8`: torch's
+            kernels, inside the same packed encoder and tree decoder; the vocabulary projection
+            stays fp32). A loaded model is quantised as a copy; the log-likelihoods move by up
+            to a few tenths (README: int8 scoring).
         batch_tokens: most padded encoder tokens plus decoder tree nodes per batch.
         max_length: truncate prompts to this many tokens (defaults to the tokenizer's maximum).
         show_progress_bar: show a tqdm bar over batches (only on a terminal).
@@ -359,6 +433,9 @@ class LabelScorer:
     # The encoder runs on real tokens only when that computes the same (see t5cls.packed); set
     # ``scorer.use_packed_encoder = False`` for transformers' padded forward.
     use_packed_encoder = True
+    # Small trees read the encoder states without projecting them to keys and values (see
+    # factored_cross_attention); ``False`` runs transformers' own T5Block for every tree.
+    use_factored_cross_attention = True
 
     def __init__(
         self,
@@ -372,6 +449,7 @@ class LabelScorer:
         mode: str = "full",
         device: str | torch.device | None = None,
         dtype: torch.dtype | str | None = None,
+        quantize: str | None = None,
         batch_tokens: int = DEFAULT_BATCH_TOKENS,
         max_length: int | None = None,
         show_progress_bar: bool = True,
@@ -389,7 +467,8 @@ class LabelScorer:
         self.batch_tokens = batch_tokens
         self.show_progress_bar = show_progress_bar
 
-        self.device = default_device(device)
+        self.quantize = _check_quantize(quantize, device, dtype)
+        self.device = default_device("cpu" if quantize and device is None else device)
         if self.device.type == "cpu":
             tune_malloc()  # see t5cls.allocator
         if isinstance(model, tuple) and len(model) == 2 and tokenizer is None:
@@ -407,6 +486,11 @@ class LabelScorer:
                 model = model.to(default_dtype(self.device, dtype))
             self.model = model.eval()
             self.dtype = next(self.model.parameters()).dtype
+        if quantize:
+            from .export import quantize_linear_int8
+
+            # A model this scorer loaded is its own to quantise; a model passed in is copied.
+            self.model = quantize_linear_int8(self.model, inplace=isinstance(model, (str, Path)))
         self.tokenizer = tokenizer
         tokenizer_max = getattr(tokenizer, "model_max_length", None) or 512
         self.max_length = max_length or (tokenizer_max if tokenizer_max < 100_000 else 512)
@@ -489,9 +573,17 @@ class LabelScorer:
         depths = tree["depths"]
         grid = decoder.block[0].layer[0].SelfAttention.compute_bias(self.trie.max_depth + 1, self.trie.max_depth + 1)
         position_bias = grid[:, :, depths[:, None], depths[None, :]]  # (1, heads, nodes, nodes)
-        cross_bias = None  # zeros made by the first block, shared by the others as in T5Stack
-        for block in decoder.block:
-            hidden, _, cross_bias = block(hidden, tree["mask"], position_bias, encoder_hidden, cross_mask, cross_bias)
+        if self._factors_cross_attention():
+            # (batch, 1, 1, seq) additive: 0 at real tokens, the dtype's minimum at padding.
+            additive = (1.0 - attention_mask[:, None, None, :].to(hidden.dtype)) * torch.finfo(hidden.dtype).min
+            for block in decoder.block:
+                hidden = block.layer[0](hidden, attention_mask=tree["mask"], position_bias=position_bias)[0]
+                hidden = factored_cross_attention(block.layer[1], hidden, encoder_hidden, additive)
+                hidden = block.layer[-1](hidden)
+        else:
+            cross_bias = None  # zeros made by the first block, shared by the others as in T5Stack
+            for block in decoder.block:
+                hidden, _, cross_bias = block(hidden, tree["mask"], position_bias, encoder_hidden, cross_mask, cross_bias)
         hidden = decoder.dropout(decoder.final_layer_norm(hidden))
         if getattr(model.config, "scale_decoder_outputs", False):  # original t5 (tied embeddings) rescales
             hidden = hidden * model.config.d_model**-0.5
@@ -505,6 +597,15 @@ class LabelScorer:
             log_norm = logits.logsumexp(dim=-1)  # (step, nodes)
             out.append(logits[:, nodes, tokens] - log_norm[:, nodes])  # (step, edges)
         return torch.cat(out)
+
+    def _factors_cross_attention(self) -> bool:
+        decoder = self.model.get_decoder()
+        return (
+            self.use_factored_cross_attention
+            and not decoder.training
+            and self.dtype != torch.float16  # T5Block clamps fp16 activations between its layers
+            and all(type(block) is T5Block and can_factor_cross_attention(block.layer[1], self.trie.num_nodes) for block in decoder.block)
+        )
 
     def _packs(self) -> bool:
         encoder = self.model.get_encoder()
@@ -520,10 +621,21 @@ class LabelScorer:
         return encoded
 
     def _prompt_log_likelihoods(self, prompts: list[str]) -> np.ndarray:
-        if not prompts:
+        return self.log_likelihoods_from_ids(self._encode(prompts))
+
+    def log_likelihoods_from_ids(self, encoded: Sequence[Sequence[int]]) -> np.ndarray:
+        """:meth:`log_likelihoods` of prompts that are already token ids (each closed by ``</s>``).
+
+        For callers that build prompts at the token level (the Reranker's document windows); the
+        ids are used as given, not truncated. Same batching and computation as for text.
+
+        Returns:
+            ``(n, num_labels)`` float64, in input order.
+        """
+        encoded = [list(ids) for ids in encoded]
+        if not encoded:
             return np.zeros((0, len(self.labels)))
-        encoded = self._encode(prompts)
-        edge_log_probs = np.zeros((len(prompts), len(self.trie.edge_tokens)))
+        edge_log_probs = np.zeros((len(encoded), len(self.trie.edge_tokens)))
         groups = min_padding_batches(
             [len(ids) + self.trie.num_nodes for ids in encoded],
             batch_tokens=self.batch_tokens,

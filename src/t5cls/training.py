@@ -36,16 +36,19 @@ from .evaluation import (
     TEXT2TEXT_FILE,
     check_template,
     evaluate_texts,
+    fit_scaling,
     frame_texts,
     load_frame,
     load_predictor,
     prompts,
+    save_scaling,
     write_eval_report,
 )
 from .inputs import TextInput
-from .labels import REGRESSION, SINGLE_LABEL, check_known_labels, encode_labels, infer_problem_type, label_names, parse_labels
+from .labels import MULTI_LABEL, REGRESSION, SINGLE_LABEL, check_known_labels, encode_labels, infer_problem_type, label_names, parse_labels
 from .metrics import MAIN_METRIC
 from .reports import LOSS_PLOT, METRICS_FILE, plot_loss_curve, write_json
+from .temperature import check_fit_labels
 from .training_config import TrainingConfig
 
 logger = logging.getLogger(__name__)
@@ -189,6 +192,11 @@ def _load_model(
         # Master weights in fp32: bf16 autocast does the fast math, fp32 keeps small updates.
         return AutoModelForSeq2SeqLM.from_pretrained(resolve_checkpoint_dir(src), dtype=torch.float32)
     if existing is not None:
+        # Training starts from temperature 1 and no thresholds: the old ones were fitted to other weights.
+        if existing.config.temperature != 1.0 or existing.config.thresholds is not None:
+            logger.info("The classifier's temperature and thresholds are reset for training (refitted on eval data after).")
+        existing.config.temperature = 1.0
+        existing.config.thresholds = None
         return existing
     return from_t5(
         src,
@@ -442,6 +450,11 @@ def _save_final(trainer: Any, output_dir: Path, *, tokenizer: Any, lora: bool) -
 # --------------------------------------------------------------------------------------------
 
 
+def _fits_scaling(fit_temperature: bool, *, mode: str, problem_type: str) -> bool:
+    """Whether a temperature (single-label) or thresholds (multi-label) are fitted after training."""
+    return bool(fit_temperature) and mode == "classifier" and problem_type in (SINGLE_LABEL, MULTI_LABEL)
+
+
 def train(
     model: Any,
     train_data: Any,
@@ -498,6 +511,7 @@ def train(
     text_column, text_pair_column, label_column = config.text_column, config.text_pair_column, config.label_column
     label_separator, mode, template, max_length, seed = config.label_separator, config.mode, config.template, config.max_length, config.seed
     lora = config.lora_options() if config.uses_lora else None
+    fit_temperature = config.fit_temperature
 
     # ---- the data: every check a user can fail happens here, before anything is written -------
     columns = [text_column, label_column] + ([text_pair_column] if text_pair_column else [])
@@ -524,6 +538,9 @@ def train(
         eval_set.parsed = parse_labels(eval_set.raw, problem_type=problem_type, separator=label_separator, source=eval_set.source)
         if problem_type != REGRESSION:
             check_known_labels(eval_set.parsed, names, source=eval_set.source)
+        if _fits_scaling(fit_temperature, mode=mode, problem_type=problem_type):
+            y_eval = encode_labels(eval_set.parsed, {name: i for i, name in enumerate(names)}, problem_type=problem_type)
+            check_fit_labels(y_eval, problem_type=problem_type, source=eval_set.source, labels=names)
 
     # ---- model, tokenizer, rows (a bad checkpoint still fails before anything is written) ------
     import torch
@@ -603,6 +620,11 @@ def train(
             # The final numbers come from the saved directory through the user-facing predictor:
             # what is reported is what Classifier(output_dir) does.
             predictor = load_predictor(output_dir, max_length=max_length)
+            if _fits_scaling(fit_temperature, mode=mode, problem_type=problem_type):
+                y_eval = encode_labels(eval_set.parsed, {name: i for i, name in enumerate(names)}, problem_type=problem_type)
+                fitted = fit_scaling(predictor, eval_set.texts, y_eval, source=eval_set.source)
+                save_scaling(output_dir, fitted)
+                logger.info("Fitted on %s: %s", eval_set.source, {k: v for k, v in fitted.items() if k in ("temperature", "thresholds")})
             metrics, y_true, scores = evaluate_texts(
                 predictor, eval_set.texts, eval_set.raw, label_separator=label_separator, source=eval_set.source
             )
@@ -630,6 +652,7 @@ def train(
                     "max_length": max_length,
                     "seed": seed,
                     "early_stopping": config.early_stopping,
+                    "fit_temperature": _fits_scaling(fit_temperature, mode=mode, problem_type=problem_type) and eval_set is not None,
                 },
             },
             "eval": metrics,

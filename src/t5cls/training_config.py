@@ -96,7 +96,9 @@ class TrainingConfig:
     overwrite: bool = _setting(False, "replace output_dir if it is not empty")
     keep_checkpoints: bool = _setting(False, "keep output_dir/checkpoints after a successful run")
     show_progress_bar: bool | None = _setting(None, "a progress bar; default: on when stderr is a terminal")
-    fit_temperature: bool = _setting(True, "after training, fit a softmax temperature on the eval set; single-label only")
+    fit_temperature: bool = _setting(
+        True, "after training, fit on the eval set and save: a softmax temperature (single-label) or per-label F1-best thresholds (multi-label)"
+    )
     training_args: dict[str, Any] | None = _setting(
         None, "extra transformers.TrainingArguments fields, overriding the above (JSON on the command line), e.g. {\"deepspeed\": \"ds.json\"}"
     )
