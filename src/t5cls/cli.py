@@ -175,8 +175,11 @@ def _add_serve(subparsers: argparse._SubParsersAction) -> None:
         "serve",
         help="Serve a model over HTTP (FastAPI + uvicorn) with micro-batching.",
         description="Serve MODEL: POST /v1/classify (a T5 classifier), /v1/zero-shot (an NLI classifier), "
-        "/v1/score (a seq2seq T5); GET /health, /v1/model; docs at /docs. Concurrent requests are merged "
-        "into token-budget batches. Stop with Ctrl-C or SIGTERM: in-flight requests complete first.",
+        "/v1/score (a seq2seq T5); the formats other clients send: POST / (Hugging Face Inference API), "
+        "/predict and /rerank (text-embeddings-inference), /v1/rerank and /v2/rerank (Cohere; a seq2seq T5 "
+        "reranks monoT5-style); GET / (a page to try the model), /health, /v1/model, /metrics (Prometheus); "
+        "docs at /docs, the contract at /openapi.json. Concurrent requests are merged into token-budget "
+        "batches. Stop with Ctrl-C or SIGTERM: in-flight requests complete first.",
     )
     p.add_argument("model", help="a T5 classifier directory (t5cls convert) or a seq2seq T5 directory")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, local only)")
@@ -187,6 +190,7 @@ def _add_serve(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-batch-size", type=int, help="most inputs merged into one call; 1 turns batching off (default: no cap)")
     p.add_argument("--max-inputs", type=int, help="most inputs per request (default 64)")
     p.add_argument("--max-chars", type=int, help="most characters per input (default 10000)")
+    p.add_argument("--max-documents", type=int, help="most documents per rerank request (default 1000)")
     p.add_argument("--max-body-bytes", type=int, help="largest request body (default 1048576)")
     p.add_argument("--device", help="e.g. cpu or cuda (default: cuda when available)")
     p.add_argument("--dtype", help="e.g. float32 or bfloat16 (default: bf16 on CUDA, fp32 on CPU)")
@@ -200,7 +204,7 @@ def _run_serve(args: argparse.Namespace) -> int:
 
     names = (
         "device", "dtype", "max_batch_tokens", "max_wait_ms", "max_batch_size", "max_inputs", "max_chars",
-        "max_body_bytes", "limit_concurrency", "threads",
+        "max_body_bytes", "limit_concurrency", "threads", "max_documents",
     )  # fmt: skip
     options = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     try:
@@ -542,7 +546,8 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
         help="Fine-tune a T5 checkpoint (or a saved classifier) on labelled data; write model, metrics and plots.",
         description="Train a T5ForClassification (or, with --mode text2text, the seq2seq model on label strings) "
         "with transformers.Trainer. Works under torchrun / accelerate launch unchanged. OUTPUT_DIR gets the model "
-        "(safetensors + tokenizer), metrics.json, loss_curve.png and confusion_matrix.png / regression_scatter.png. "
+        "(safetensors + tokenizer), metrics.json, loss_curve.png and confusion_matrix.png + reliability_diagram.png / "
+        "regression_scatter.png; with --eval, the temperature (multi-label: thresholds) fitted on it. "
         "The settings are the fields of t5cls.TrainingConfig.",
     )
     p.add_argument("--model", required=True, help="T5-family checkpoint directory or hub id, or a saved t5cls classifier")
@@ -794,7 +799,7 @@ def _run_demo(args: argparse.Namespace) -> int:
     for text, ranked in result.examples:
         top = ", ".join(f"{label} {p:.2f}" for label, p in ranked[:2])
         print(f"  {text!r:48} -> {top}")
-    print(f"report: {result.output_dir}/metrics.json, loss_curve.png, confusion_matrix.png")
+    print(f"report: {result.output_dir}/metrics.json, loss_curve.png, confusion_matrix.png, reliability_diagram.png")
     print(f"use it: t5cls.Classifier({str(result.output_dir)!r}).predict('turn off the lights')")
     if result.from_scratch:
         note = (
