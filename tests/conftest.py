@@ -107,6 +107,13 @@ def tiny_tokenizer(tiny_tokenizer_dir):
 
 
 @pytest.fixture(scope="session")
+def t5_tokenizer(tiny_tokenizer):
+    """The fixture's old name, kept for tests written before the suite had its own tokenizer: it is
+    the test tokenizer, not T5's vocabulary (that is ``real_t5_tokenizer``)."""
+    return tiny_tokenizer
+
+
+@pytest.fixture(scope="session")
 def real_t5_tokenizer():
     """T5's own vocabulary (32100 tokens), for tests of facts about it; skips without ../shared."""
     if not TOKENIZER_DIR.is_dir():

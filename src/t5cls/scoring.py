@@ -612,6 +612,8 @@ class LabelScorer:
         return self.use_packed_encoder and can_pack(encoder, dtype=encoder.embed_tokens.weight.dtype)
 
     def _encode(self, prompts: list[str]) -> list[list[int]]:
+        if not prompts:  # transformers' fast tokenizers fail on an empty batch (IndexError)
+            return []
         encoded = self.tokenizer(prompts, add_special_tokens=True)["input_ids"]
         long = [i for i, ids in enumerate(encoded) if len(ids) > self.max_length]
         if long:
