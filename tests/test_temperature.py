@@ -165,6 +165,10 @@ def test_server_and_onnx_give_softmax_of_raw_logits_over_t(trained, tmp_path):
     assert main(["export", str(out), str(tmp_path / "onnx")]) == 0
     onnx = t5cls.Classifier(tmp_path / "onnx", backend="onnx")
     np.testing.assert_allclose(onnx.predict_proba(TEXTS), expected, atol=ATOL, rtol=0)
+    # An export has the temperature in its graph: calibrating it would change nothing it runs.
+    data = pd.DataFrame({"text": TEXTS, "label": ["business", "science", "sports", "sports"]})
+    with pytest.raises(InputError, match="ONNX export"):
+        calibrate(tmp_path / "onnx", data, in_place=True)
 
 
 def test_no_fit_temperature_leaves_one_and_one_class_eval_fails_before_training(tiny_t5_dir, topic_files, tmp_path):
@@ -236,6 +240,17 @@ def multi_label(tiny_t5_dir, tmp_path_factory):
     pd.DataFrame(rows).to_json(root / "tags.jsonl", orient="records", lines=True)
     result = train(tiny_t5_dir, root / "tags.jsonl", eval=root / "tags.jsonl", output_dir=root / "ml", label_column="tags", **FAST)
     return root / "ml", result
+
+
+def test_one_label_set_eval_fails_before_training_and_evaluate_checks_the_threshold(multi_label, tiny_t5_dir, tmp_path):
+    out, _ = multi_label
+    same = pd.DataFrame({"text": ["apple", "lemon", "pear"], "tags": [["fruit"]] * 3})
+    train_rows = pd.DataFrame({"text": ["apple", "sky", "lemon"], "tags": [["fruit"], ["blue"], ["fruit", "yellow"]]})
+    with pytest.raises(InputError, match="one label set only"):
+        train(tiny_t5_dir, train_rows, eval=same, output_dir=tmp_path / "bad", label_column="tags", **FAST)
+    assert not (tmp_path / "bad").exists()
+    with pytest.raises(InputError, match="threshold=2"):
+        t5cls.evaluate(out, same, label_column="tags", threshold=2)
 
 
 def test_training_saves_per_label_thresholds_and_they_decide(multi_label):

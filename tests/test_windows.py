@@ -201,6 +201,16 @@ def test_zero_shot_three_premise_windows_equal_direct_computation(tiny_nli_dir, 
     np.testing.assert_allclose([got[label] for label in LABELS], expected, atol=ATOL, rtol=0)
 
 
+def test_zero_shot_cli_chunk_writes_windows(tiny_nli_dir, tmp_path, capsys):
+    (tmp_path / "in.txt").write_text(" ".join(WORDS * 3) + "\nthe vote\n")
+    assert main(["zero-shot", str(tiny_nli_dir), str(tmp_path / "in.txt"), "--labels", "sports,politics", "--max-length", "24",
+                 "--long-inputs", "chunk", "--stride", "2"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert rows[0]["windows"] > 1 and rows[1]["windows"] == 1
+    with pytest.raises(SystemExit):  # argparse's choices name the allowed values
+        main(["zero-shot", str(tiny_nli_dir), str(tmp_path / "in.txt"), "--labels", "a,b", "--aggregate", "median"])
+
+
 def test_zero_shot_short_premises_are_the_same_in_both_modes(tiny_nli_dir):
     zs = t5cls.ZeroShotClassifier(tiny_nli_dir, max_length=64)
     texts = ["the striker scored twice", "the vote was close"]

@@ -27,6 +27,7 @@ from .reports import METRICS_FILE, write_eval_plots, write_json
 from .temperature import (
     calibration_report,
     check_fit_labels,
+    check_threshold,
     fit_temperature,
     fit_thresholds,
     raw_logits_from_proba,
@@ -197,6 +198,7 @@ def evaluate_texts(
     if predictor.problem_type != REGRESSION:
         check_known_labels(parsed, predictor.labels, source=source)
     y_true = encode_labels(parsed, {name: i for i, name in enumerate(predictor.labels)}, problem_type=predictor.problem_type)
+    threshold = check_threshold(threshold)
     scores = predictor.scores(texts)
     if threshold is None:
         threshold = np.asarray(predictor.thresholds) if predictor.thresholds else 0.5
@@ -296,6 +298,11 @@ def fit_scaling(predictor: Predictor, texts: Sequence[TextInput], y_true: Any, *
     """
     if predictor.problem_type == REGRESSION or predictor.template is not None:
         raise InputError("Temperatures and thresholds are fitted for classifiers (single- or multi-label), not regression or text-to-text models.")
+    if getattr(predictor.model, "backend", "torch") != "torch":
+        raise InputError(
+            "The temperature is applied inside the model's forward, which an ONNX export has baked in; calibrate the "
+            "classifier directory (torch weights), then export it again."
+        )
     check_fit_labels(y_true, problem_type=predictor.problem_type, source=source, labels=predictor.labels)
     config = predictor.model.config
     scores = predictor.scores(texts)
