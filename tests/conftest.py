@@ -196,3 +196,26 @@ def sample_texts(n: int = 64) -> list[str]:
     # A stride through the file mixes the intents; every third text is one sentence, so lengths vary.
     picked = [sentences[(i * 37) % len(sentences)] for i in range(3 * n)]
     return [", ".join(picked[3 * i : 3 * i + 1 + i % 3]) for i in range(n)]
+
+
+@pytest.fixture(scope="session")
+def broken_vocab_classifier(tmp_path_factory, tiny_tokenizer) -> tuple[Path, str, str]:
+    """A classifier whose embedding table is smaller than its tokenizer's vocabulary: a real bug.
+
+    Returns ``(directory, good_text, bad_text)``: ``good_text`` tokenizes to ids inside the table
+    and classifies; ``bad_text`` has an id past its end, so the model raises an IndexError, as a
+    bug deep in a forward pass would (tests of the CLI's exit 1 and the server's 500).
+    """
+    import t5cls
+    from t5cls.convert import save_classifier
+
+    good = "the"
+    rows = max(tiny_tokenizer(good)["input_ids"] + [tiny_tokenizer.pad_token_id, tiny_tokenizer.eos_token_id]) + 1
+    candidates = ["xylophone quantum", "zeitgeist", "Mississippi", "ornithology", "the " + tiny_tokenizer.convert_ids_to_tokens(len(tiny_tokenizer) - 1)]
+    bad = next(text for text in candidates if max(tiny_tokenizer(text)["input_ids"]) >= rows)
+    source = tmp_path_factory.mktemp("small-vocab-t5")
+    build_seq2seq(seed=2, vocab_size=rows).save_pretrained(source)
+    model = t5cls.T5ForClassification.from_t5(source, labels=["negative", "positive"])
+    out = tmp_path_factory.mktemp("broken-vocab-classifier") / "model"
+    save_classifier(model, out, tokenizer=tiny_tokenizer)
+    return out, good, bad

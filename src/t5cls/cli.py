@@ -9,11 +9,14 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .training_config import TrainingConfig
+
+from .errors import USER_ERRORS, InputError
 
 
 def _add_long_inputs(p: argparse.ArgumentParser) -> None:
@@ -61,8 +64,9 @@ def _add_convert(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run_convert(args: argparse.Namespace) -> int:
-    from .convert import from_t5, load_source_tokenizer, save_classifier
+    from .convert import check_output_dir, from_t5, load_source_tokenizer, save_classifier
 
+    check_output_dir(args.out, overwrite=args.overwrite)  # before the conversion, not after it
     tokenizer = load_source_tokenizer(args.src)
     model = from_t5(
         args.src,
@@ -119,21 +123,21 @@ def _run_zero_shot(args: argparse.Namespace) -> int:
 
     import pandas as pd
 
-    from .inputs import read_table
+    from .errors import check_number
+    from .inputs import iter_texts
     from .zero_shot import PRESETS, ZeroShotClassifier, check_template, parse_labels
 
     # Argument mistakes fail before the model loads.
+    check_number("--threshold", args.threshold, minimum=0.0, maximum=1.0, none_ok=True)
     if args.template is not None:
         check_template(args.template)
     if args.labels is not None:
         parse_labels(args.labels)
     preset = PRESETS.get(args.preset) if args.preset else None
     if preset is not None and preset.premise_template is not None:
-        frame = read_table(args.input, columns=[args.passage_column, args.question_column])
-        texts = list(zip(frame[args.passage_column].astype(str), frame[args.question_column].astype(str)))
+        texts = list(iter_texts(args.input, text_column=args.passage_column, pair_column=args.question_column))
     else:
-        frame = read_table(args.input, columns=[args.text_column])
-        texts = frame[args.text_column].astype(str).tolist()
+        texts = list(iter_texts(args.input, text_column=args.text_column))
     from .windows import check_aggregate, check_long_inputs
 
     check_long_inputs(args.long_inputs)
@@ -248,9 +252,11 @@ def _run_predict(args: argparse.Namespace) -> int:
 
     from .inference import Classifier
     from .inputs import iter_texts, record_writer
+    from .temperature import check_threshold
 
+    check_threshold(args.threshold)  # before the model loads
     texts = iter_texts(args.input, text_column=args.text_column, pair_column=args.pair_column)
-    options = {"batch_tokens": args.batch_tokens} if args.batch_tokens else {}
+    options = {"batch_tokens": args.batch_tokens} if args.batch_tokens is not None else {}
     clf = Classifier(
         args.model,
         backend=args.backend,
@@ -332,7 +338,7 @@ def _run_bench(args: argparse.Namespace) -> int:
     try:
         rows = [int(part) for part in args.rows.split(",") if part.strip()]
     except ValueError:
-        raise ValueError(f"--rows {args.rows!r} must be row numbers separated by commas, e.g. 1,3,4.") from None
+        raise InputError(f"--rows {args.rows!r} must be row numbers separated by commas, e.g. 1,3,4.") from None
     report = run_benchmark(
         preset=args.preset,
         data=args.data,
@@ -386,14 +392,8 @@ def _run_score(args: argparse.Namespace) -> int:
 
     # Input mistakes fail before the model loads.
     fields = template_fields(args.template)
-    frame = read_table(args.input)
-    missing = [field for field in fields if field not in frame.columns]
-    if missing:
-        raise ValueError(
-            f"{args.input} has no column(s) {missing} for the template {args.template!r}; its columns are "
-            f"{list(map(str, frame.columns))}. Name the template fields after the columns."
-        )
-    rows = frame[fields].fillna("").astype(str).to_dict(orient="records")
+    frame = read_table(args.input, text_columns=fields, hint=f"Name the fields of the template {args.template!r} after the columns.")
+    rows = frame[fields].to_dict(orient="records")
     scorer = LabelScorer(
         args.model,
         labels=_split_labels(args.labels),
@@ -856,10 +856,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     run = {name: run for name, _, run in COMMANDS}[args.command]
     try:
         return run(args)
-    except (ValueError, FileNotFoundError, FileExistsError, TypeError) as exc:
-        # User errors: one clear line, no traceback.
-        print(f"t5cls {args.command}: error: {exc}", file=sys.stderr)
+    except USER_ERRORS as exc:
+        # The user's mistake: one clear line, no traceback, exit 2 (as argparse does for a bad option).
+        print(f"t5cls {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
+    except Exception:
+        # Anything else is a bug in t5cls or below it: show where it happened, exit 1.
+        traceback.print_exc()
+        print(
+            f"t5cls {args.command}: internal error (the traceback above); this is a bug, please report it.",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def _one_line(exc: BaseException) -> str:
+    # FileNotFoundError raised by open() reads "[Errno 2] No such file or directory: 'x'".
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        return f"{exc.strerror}: {exc.filename!r}"
+    return " ".join(str(exc).split())
 
 
 if __name__ == "__main__":
