@@ -261,6 +261,23 @@ class ZeroShotClassifier:
             )
         return results[0] if single else results
 
+    @staticmethod
+    def records(results: Sequence[dict[str, Any]], *, flat: bool = False) -> list[dict[str, Any]]:
+        """Output rows for results of :meth:`__call__` (what ``t5cls zero-shot`` writes after the input), one per text.
+
+        Args:
+            results: what :meth:`__call__` returned for a list of texts.
+            flat: one column per label (``label``, ``score`` of the best label, ``score_<label>``), as
+                the CLI's CSV/TSV output; otherwise ``labels`` and ``scores`` (best first) and
+                ``label``, as its JSON lines.
+        """
+        if flat:
+            return [
+                {"label": r["label"], "score": r["scores"][0]} | {f"score_{label}": score for label, score in zip(r["labels"], r["scores"])}
+                for r in results
+            ]
+        return [{"labels": r["labels"], "scores": r["scores"], "label": r["label"]} for r in results]
+
     def logits(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
         """NLI logits ``(n, num_nli_labels)`` of (premise, hypothesis) pairs, in input order."""
         return self.classifier.logits(list(pairs))
