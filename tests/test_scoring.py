@@ -16,7 +16,7 @@ import pytest
 import torch
 from scipy.special import softmax
 
-from t5cls import LabelScorer
+from t5cls import InputError, LabelScorer
 from t5cls.calibration import CONTENT_FREE_INPUTS
 from t5cls.scoring import build_label_trie, fill_template, length_normalize, template_fields
 from tests.conftest import build_seq2seq, needs_shared, sample_texts
@@ -118,6 +118,62 @@ def test_multi_field_template_fills_from_dicts(scorer):
     plain = LabelScorer((scorer.model, scorer.tokenizer), labels=scorer.labels, show_progress_bar=False)
     np.testing.assert_array_equal(nli.log_likelihoods(pairs), plain.log_likelihoods([template.format(**p) for p in pairs]))
     assert isinstance(nli.predict(pairs[0]), str)
+
+
+# --- int8 ----------------------------------------------------------------------------------
+
+
+def test_int8_quantises_a_copy_and_follows_fp32(t5_tokenizer, texts):
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
+
+    model = build_seq2seq(seed=3, initializer_factor=0.5)
+    fp32 = LabelScorer((model, t5_tokenizer), labels=LABELS, template=TEMPLATE, show_progress_bar=False)
+    int8 = LabelScorer((model, t5_tokenizer), labels=LABELS, template=TEMPLATE, quantize="int8", show_progress_bar=False)
+    assert not any(isinstance(m, DynamicLinear) for m in model.modules())  # the caller's model is untouched
+    layers = dict(int8.model.named_modules())
+    assert isinstance(layers["encoder.block.0.layer.1.DenseReluDense.wi_0"], DynamicLinear)
+    assert isinstance(layers["decoder.block.1.layer.1.EncDecAttention.k"], DynamicLinear)
+    assert type(layers["lm_head"]) is torch.nn.Linear  # the vocabulary projection stays fp32
+    assert int8._packs()  # int8 layers run inside the packed encoder
+    expected, got = fp32.log_likelihoods(texts), int8.log_likelihoods(texts)
+    assert not np.array_equal(got, expected)
+    # Tiny random weights: int8 rounding moves log-likelihoods of -20 to -60 by well under 1.
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1.0)
+
+
+def test_int8_packed_equals_int8_padded(t5_tokenizer, texts):
+    # The same int8 layers through the packed encoder and through transformers' padded forward.
+    model = build_seq2seq(seed=6, initializer_factor=0.5, feed_forward_proj="relu", tie_word_embeddings=True)
+    scorer = LabelScorer((model, t5_tokenizer), labels=LABELS, template=TEMPLATE, quantize="int8", batch_tokens=160, show_progress_bar=False)
+    packed = scorer.log_likelihoods(texts)
+    scorer.use_packed_encoder = False
+    # Activations are quantised per batch (one scale per call), and the packed call sees no padding rows.
+    np.testing.assert_allclose(packed, scorer.log_likelihoods(texts), rtol=0, atol=0.5)
+
+
+def test_int8_from_a_checkpoint_directory(tiny_t5_relu_dir, texts):
+    scorer = LabelScorer(tiny_t5_relu_dir, labels=LABELS, template=TEMPLATE, quantize="int8", show_progress_bar=False)
+    assert scorer.device.type == "cpu" and scorer.quantize == "int8"
+    assert scorer.predict_proba(texts[:2]).shape == (2, len(LABELS))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        (dict(quantize="int4"), "quantize='int4' is not supported"),
+        (dict(quantize="int8", device="cuda"), "runs on CPU"),
+        (dict(quantize="int8", dtype="bfloat16"), "float32"),
+    ],
+)
+def test_bad_quantize_options(scorer, kwargs, match):
+    with pytest.raises(InputError, match=match):
+        LabelScorer((scorer.model, scorer.tokenizer), labels=["a", "b"], show_progress_bar=False, **kwargs)
+
+
+def test_int8_refuses_a_bf16_model(t5_tokenizer):
+    model = build_seq2seq(seed=3).to(torch.bfloat16)
+    with pytest.raises(InputError, match="int8 quantisation runs on CPU in fp32"):
+        LabelScorer((model, t5_tokenizer), labels=["a", "b"], quantize="int8", show_progress_bar=False)
 
 
 # --- the label trie ------------------------------------------------------------------------

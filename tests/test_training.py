@@ -7,8 +7,6 @@ t5cls.Classifier (and transformers' Auto classes); bad input must fail before an
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
@@ -64,7 +62,7 @@ def test_train_from_files_writes_model_metrics_and_plots(tiny_t5_dir, topic_file
     assert report["labels"] == result.labels and report["train"]["global_step"] == 6
     assert set(report["eval"]) >= {"accuracy", "macro_f1", "mcc", "confusion_matrix"}
     assert any("eval_loss" in h for h in report["log_history"])
-    assert report["plots"] == ["loss_curve.png", "confusion_matrix.png"]
+    assert report["plots"] == ["loss_curve.png", "confusion_matrix.png", "reliability_diagram.png"]  # reliability: any single-label eval
 
     # The saved directory is a classifier for t5cls and for transformers alike.
     clf = t5cls.Classifier(out)
@@ -79,7 +77,7 @@ def test_train_from_files_writes_model_metrics_and_plots(tiny_t5_dir, topic_file
     again = t5cls.evaluate(out, dev_csv, output_dir=tmp_path / "report")
     assert again["accuracy"] == pytest.approx(result.metrics["accuracy"])
     assert again["confusion_matrix"] == result.metrics["confusion_matrix"]
-    assert {p.name for p in (tmp_path / "report").iterdir()} == {"metrics.json", "confusion_matrix.png"}
+    assert {p.name for p in (tmp_path / "report").iterdir()} == {"metrics.json", "confusion_matrix.png", "reliability_diagram.png"}
 
 
 def test_train_from_dataframe_and_dataset_with_int_labels(tiny_t5_dir, tmp_path):
@@ -91,7 +89,9 @@ def test_train_from_dataframe_and_dataset_with_int_labels(tiny_t5_dir, tmp_path)
     assert result.labels == ["1", "2", "10"]  # numeric order, names as strings
     assert result.metrics is None
     shuffled = datasets.Dataset.from_pandas(frame.sample(frac=1.0, random_state=5), preserve_index=False)
-    again = train(tiny_t5_dir, shuffled, output_dir=tmp_path / "b", **FAST)
+    # The same settings as a TrainingConfig, with one field overridden by keyword.
+    config = t5cls.TrainingConfig(output_dir=tmp_path / "unused", **FAST)
+    again = train(tiny_t5_dir, shuffled, config=config, output_dir=tmp_path / "b")
     assert again.labels == result.labels  # stable under row order
     assert json.loads((tmp_path / "b" / "config.json").read_text())["id2label"] == {"0": "1", "1": "2", "2": "10"}
 
@@ -226,24 +226,27 @@ def test_evaluate_rejects_labels_the_model_does_not_know(tiny_classifier_dir, tm
     assert not (tmp_path / "r").exists()
 
 
-# --- CLI -------------------------------------------------------------------------------------
+# --- CLI ---------------------------------------------------------------------------------------
 
 
-def _cli(*args, **kwargs):
-    return subprocess.run([sys.executable, "-m", "t5cls.cli", *map(str, args)], capture_output=True, text=True, timeout=300, **kwargs)
+def test_cli_train_then_evaluate(tiny_t5_dir, topic_files, tmp_path, capsys):
+    from t5cls.cli import main
 
-
-def test_cli_train_then_evaluate(tiny_t5_dir, topic_files, tmp_path):
     train_csv, dev_csv = topic_files
     out = tmp_path / "cli"
-    done = _cli("train", "--model", tiny_t5_dir, "--train", train_csv, "--eval", dev_csv, "--output", out, "--epochs", 1, "--batch-size", 8)
-    assert done.returncode == 0, done.stderr
-    assert "trained 3 steps" in done.stdout and "eval: accuracy" in done.stdout
-    evaluated = _cli("evaluate", out, dev_csv, "--output", tmp_path / "rep")
-    assert evaluated.returncode == 0, evaluated.stderr
-    assert "9 examples: accuracy" in evaluated.stdout and "confusion matrix" in evaluated.stdout
+    code = main(["train", "--model", str(tiny_t5_dir), "--train", str(train_csv), "--eval", str(dev_csv), "--output", str(out),
+                 "--epochs", "1", "--batch-size", "8", "--no-show-progress-bar"])
+    done = capsys.readouterr()
+    assert code == 0, done.err
+    assert "trained 3 steps" in done.out and "eval: accuracy" in done.out
+    assert t5cls.Classifier(out).labels == ["business", "science", "sports"]
+    code = main(["evaluate", str(out), str(dev_csv), "--output", str(tmp_path / "rep")])
+    evaluated = capsys.readouterr()
+    assert code == 0, evaluated.err
+    assert "9 examples: accuracy" in evaluated.out and "confusion matrix" in evaluated.out
     assert (tmp_path / "rep" / "confusion_matrix.png").is_file()
 
-    bad = _cli("train", "--model", tiny_t5_dir, "--train", train_csv, "--output", out)
-    assert bad.returncode == 2
-    assert bad.stderr.strip().count("\n") == 0 and "exists and is not empty" in bad.stderr
+    code = main(["train", "--model", str(tiny_t5_dir), "--train", str(train_csv), "--output", str(out)])
+    bad = capsys.readouterr()
+    assert code == 2
+    assert bad.err.strip().count("\n") == 0 and "exists and is not empty" in bad.err

@@ -100,6 +100,48 @@ def test_threshold_gives_no_label(zs, texts):
     assert zs([], LABELS) == []
 
 
+# --- int8 (ONNX Runtime, through Classifier) -----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def zs_int8(tiny_nli_dir) -> ZeroShotClassifier:
+    return ZeroShotClassifier(tiny_nli_dir, quantize="int8")
+
+
+def test_int8_runs_on_onnx_runtime_and_follows_fp32(zs, zs_int8, texts):
+    assert zs_int8.classifier.backend == "onnx" and zs_int8.quantize == "int8" and zs_int8.model is None
+    many = sample_texts(40)
+    for multi_label in (False, True):
+        ours, fp32 = zs_int8(many, LABELS, multi_label=multi_label), zs(many, LABELS, multi_label=multi_label)
+        agree = np.mean([a["labels"][0] == b["labels"][0] for a, b in zip(ours, fp32)])
+        assert agree >= 0.9, agree
+        for a, b in zip(ours, fp32):
+            got = dict(zip(a["labels"], a["scores"]))
+            np.testing.assert_allclose([got[label] for label in b["labels"]], b["scores"], atol=0.05)
+
+
+def test_int8_from_an_export_directory_and_from_a_model_object(zs_int8, tiny_nli_dir, t5_tokenizer, tmp_path, texts):
+    out = tmp_path / "onnx"
+    assert main(["export", str(tiny_nli_dir), str(out), "--format", "onnx", "--int8"]) == 0
+    exported = ZeroShotClassifier(out, quantize="int8")
+    assert exported.classifier._export_dir is None  # used model_int8.onnx as it is, no second export
+    expected = zs_int8(texts, LABELS)
+    for got in (exported(texts, LABELS), ZeroShotClassifier(zs_int8.classifier)(texts, LABELS)):
+        assert [r["labels"] for r in got] == [r["labels"] for r in expected]
+        np.testing.assert_allclose([r["scores"] for r in got], [r["scores"] for r in expected], atol=1e-6)
+    model = t5cls.T5ForClassification.from_pretrained(tiny_nli_dir)
+    from_object = ZeroShotClassifier(model, t5_tokenizer, quantize="int8")
+    assert from_object.classifier.backend == "onnx"
+    np.testing.assert_allclose(
+        [r["scores"] for r in from_object(texts, LABELS)], [r["scores"] for r in expected], atol=1e-6
+    )
+
+
+def test_int8_bad_option_is_a_clear_error(tiny_nli_dir):
+    with pytest.raises(ValueError, match="quantize='int4' is not supported"):
+        ZeroShotClassifier(tiny_nli_dir, quantize="int4")
+
+
 # --- the published T5ForClassification format as the NLI model ---------------------------------
 
 

@@ -22,10 +22,12 @@ T5ForClassification.register_for_auto_class("AutoModelForSequenceClassification"
 
 from .convert import from_t5  # noqa: E402
 from .errors import InputError, InputTypeError  # noqa: E402
-from .evaluation import evaluate  # noqa: E402
+from .evaluation import calibrate, evaluate  # noqa: E402
 from .inference import Classifier  # noqa: E402
+from .rerank import Reranker  # noqa: E402
 from .scoring import LabelScorer  # noqa: E402
 from .training import train  # noqa: E402
+from .training_config import TrainingConfig  # noqa: E402
 from .zero_shot import ZeroShotClassifier  # noqa: E402
 
 __version__ = "0.1.0"
@@ -37,9 +39,12 @@ __all__ = [
     "T5ForClassification",
     "Classifier",
     "LabelScorer",
+    "Reranker",
     "ZeroShotClassifier",
     "from_t5",
     "train",
+    "TrainingConfig",
     "evaluate",
+    "calibrate",
     "__version__",
 ]

@@ -498,7 +498,16 @@ def _agreement(reference: np.ndarray, other: np.ndarray) -> tuple[float, float]:
     return float((p.argmax(1) == q.argmax(1)).mean()), float(np.abs(p - q).max())
 
 
-def _machine(threads: int) -> str:
+def machine_line(threads: int | None = None) -> str:
+    """The facts to print next to a benchmark table: CPU, cores, threads, torch, UTC time, load average.
+
+    The load average (1, 5, 15 minutes) says whether other work shared the machine during the run:
+    on a quiet machine it stays under the threads the benchmark used.
+
+    Example:
+        >>> machine_line(2)  # doctest: +SKIP
+        'AMD EPYC 7B13, 2 CPU cores, 2 threads, torch 2.13.0+cpu, CPU, 2026-12-02 06:00 UTC, load average 0.12 0.30 0.25'
+    """
     import os
 
     cpu = platform.processor() or platform.machine()
@@ -509,7 +518,18 @@ def _machine(threads: int) -> str:
                 break
     except OSError:
         pass
-    return f"{cpu}, {os.cpu_count()} CPU cores, {threads} threads, torch {torch.__version__}, {time.strftime('%Y-%m-%d')}"
+    threads = torch.get_num_threads() if threads is None else threads
+    accelerator = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU"
+    try:
+        load = "load average " + " ".join(f"{value:.2f}" for value in os.getloadavg())
+    except OSError:  # not on every platform
+        load = "load average unknown"
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    return f"{cpu}, {os.cpu_count()} CPU cores, {threads} threads, torch {torch.__version__}, {accelerator}, {when}, {load}"
+
+
+def _machine(threads: int) -> str:
+    return machine_line(threads)
 
 
 def format_report(report: BenchReport) -> str:
@@ -558,4 +578,5 @@ __all__ = [
     "load_texts",
     "default_data_file",
     "default_tokenizer_dir",
+    "machine_line",
 ]

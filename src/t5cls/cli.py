@@ -10,6 +10,22 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .training_config import TrainingConfig
+
+
+def _add_long_inputs(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--long-inputs", default="truncate", choices=["truncate", "chunk"],
+                   help="inputs longer than --max-length: cut them (default), or read the text in overlapping windows")
+    p.add_argument("--stride", type=int, help="with --long-inputs chunk: tokens of overlap between windows (default: a quarter of the window)")
+    p.add_argument("--aggregate", default="mean", choices=["mean", "max"],
+                   help="with --long-inputs chunk: average the windows' probabilities (default) or take each label's largest")
+
+
+def _long_inputs(args: argparse.Namespace) -> dict:
+    return {"long_inputs": args.long_inputs, "stride": args.stride, "aggregate": args.aggregate}
 
 
 def _split_labels(value: str | None) -> list[str] | None:
@@ -136,6 +152,8 @@ def _add_zero_shot(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--question-column", default="question", help="question column for --preset boolean-qa")
     p.add_argument("--output", help="write results here (.jsonl, or .csv/.tsv) instead of printing JSON lines")
     p.add_argument("--batch-tokens", type=int, default=DEFAULT_BATCH_TOKENS, help="most padded tokens per batch")
+    p.add_argument("--max-length", type=int, help="most tokens per (premise, hypothesis) pair (default: the tokenizer's)")
+    _add_long_inputs(p)
     p.add_argument("--device", help="e.g. cpu or cuda (default: cuda when available)")
     p.add_argument("--labels-column", help="with --ray: a column holding each row's labels (a list, or 'a, b, c')")
     _add_ray_options(p)
@@ -172,7 +190,9 @@ def _run_zero_shot(args: argparse.Namespace) -> int:
             threshold=args.threshold,
             preset=args.preset,
             batch_tokens=args.batch_tokens,
+            max_length=args.max_length,
             device=args.device,
+            **_long_inputs(args),
         )
     if args.labels_column:
         from .errors import InputError
@@ -184,7 +204,11 @@ def _run_zero_shot(args: argparse.Namespace) -> int:
     else:
         frame = read_table(args.input, columns=[args.text_column])
         texts = frame[args.text_column].astype(str).tolist()
-    classifier = ZeroShotClassifier(args.model, device=args.device, batch_tokens=args.batch_tokens)
+    from .windows import check_aggregate, check_long_inputs
+
+    check_long_inputs(args.long_inputs)
+    check_aggregate(args.aggregate)
+    classifier = ZeroShotClassifier(args.model, device=args.device, batch_tokens=args.batch_tokens, max_length=args.max_length)
     results = classifier(
         texts,
         args.labels,
@@ -192,6 +216,7 @@ def _run_zero_shot(args: argparse.Namespace) -> int:
         multi_label=args.multi_label,
         threshold=args.threshold,
         preset=args.preset,
+        **_long_inputs(args),
     )
     flat = bool(args.output) and Path(args.output).suffix.lower() in (".csv", ".tsv")
     rows = [{"sequence": r["sequence"]} | record for r, record in zip(results, classifier.records(results, flat=flat))]
@@ -270,9 +295,13 @@ def _add_predict(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--pair-column", help="second-text column for sentence pairs (e.g. a hypothesis)")
     p.add_argument("--backend", choices=["torch", "onnx"], help="default: torch (onnx with --int8)")
     p.add_argument("--int8", action="store_true", help="int8 dynamic quantisation through ONNX Runtime (CPU)")
-    p.add_argument("--threshold", type=float, default=0.5, help="multi-label models: probability to predict a label")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="multi-label models: probability to predict a label, for every label (default: the model's saved thresholds, else 0.5)")
+    p.add_argument("--min-score", type=float, default=None,
+                   help="single-label models: write an empty label when the top probability is under this, e.g. 0.8")
     p.add_argument("--batch-tokens", type=int, help="padded tokens per batch")
-    p.add_argument("--max-length", type=int, help="truncate inputs to this many tokens (default: the tokenizer's)")
+    p.add_argument("--max-length", type=int, help="most tokens per model input (default: the tokenizer's)")
+    _add_long_inputs(p)
     p.add_argument("--device", help="e.g. cpu or cuda (default: cuda when available)")
     _add_ray_options(p)
 
@@ -288,8 +317,12 @@ def _run_predict(args: argparse.Namespace) -> int:
             pair_column=args.pair_column,
             threshold=args.threshold,
             quantize="int8" if args.int8 else None,
+            min_score=args.min_score,
+            **_long_inputs(args),
             **options,
         )
+    import numpy as np
+
     from .inference import Classifier
     from .inputs import iter_texts, record_writer
 
@@ -301,12 +334,15 @@ def _run_predict(args: argparse.Namespace) -> int:
         quantize="int8" if args.int8 else None,
         device=args.device,
         max_length=args.max_length,
+        min_score=args.min_score,
+        **_long_inputs(args),
         **options,
     )
+    clf.labels_from_proba(np.zeros((0, len(clf.labels))), threshold=args.threshold)  # a bad threshold fails before reading
     count = 0
     with record_writer(args.output) as write:
-        for proba in clf.stream(texts):
-            write(clf.records(proba, threshold=args.threshold))
+        for proba, windows in clf.stream(texts, return_windows=True):
+            write(clf.records(proba, threshold=args.threshold, windows=windows))
             count += len(proba)
     if args.output and args.output != "-":
         print(f"wrote {count} predictions to {args.output}", file=sys.stderr)
@@ -471,6 +507,103 @@ def _run_score(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- rerank --------------------------------------------------------------------------------
+
+
+def _add_rerank(subparsers: argparse._SubParsersAction) -> None:
+    from .inference import DEFAULT_BATCH_TOKENS
+    from .rerank import DEFAULT_TEMPLATE
+
+    p = subparsers.add_parser(
+        "rerank",
+        help="Rank documents by relevance to a query (monoT5-style seq2seq T5, or a pair classifier).",
+        description="Read queries and their documents from INPUT (.jsonl: {\"query\": ..., \"documents\": [...]} per line; "
+        ".csv/.tsv: query and document columns, consecutive rows of one query grouped) and write one JSON line per "
+        "query, in input order, as it goes: {\"query\", \"results\": [{\"index\", \"score\"}, ...]} best first, "
+        "score = P(relevant). Long documents are scored by their best window (MaxP).",
+    )
+    p.add_argument("model", help="a seq2seq T5 (e.g. monoT5) or a (query, document) pair classifier: directory or hub id")
+    p.add_argument("input", help="a .jsonl, .csv or .tsv file")
+    p.add_argument("--top-n", type=int, help="keep the N best documents per query (default: all)")
+    p.add_argument("--return-documents", action="store_true", help="add each document's text to its result")
+    p.add_argument("--output", "-o", help="a .jsonl file (default: JSON lines on stdout)")
+    p.add_argument("--template", default=DEFAULT_TEMPLATE, help=f"seq2seq prompt with {{query}} and {{document}} (default {DEFAULT_TEMPLATE!r})")
+    p.add_argument("--true-word", default="true", help="seq2seq: the one-token answer meaning relevant (default: true)")
+    p.add_argument("--false-word", default="false", help="seq2seq: the one-token answer meaning not relevant (default: false)")
+    p.add_argument("--relevant-label", help="two-label classifiers: the label meaning relevant (default: found by name)")
+    p.add_argument("--long-inputs", default="chunk", choices=["chunk", "truncate"], help="chunk: best window (default); truncate: first window")
+    p.add_argument("--stride", type=int, help="tokens shared by consecutive windows (default: a quarter of the window)")
+    p.add_argument("--max-length", type=int, help="tokens per (query, document) input (default: the tokenizer's)")
+    p.add_argument("--query-column", default="query", help="query column / field (default: query)")
+    p.add_argument("--documents-column", default="documents", help=".jsonl list-of-documents field (default: documents)")
+    p.add_argument("--document-column", default="document", help=".csv/.tsv document column (default: document)")
+    p.add_argument("--batch-tokens", type=int, default=DEFAULT_BATCH_TOKENS, help="tokens per batch")
+    p.add_argument("--device", help="e.g. cpu or cuda (default: cuda when available)")
+    p.add_argument("--dtype", help="e.g. float32 or bfloat16 (default: bf16 on CUDA, fp32 on CPU)")
+
+
+def _run_rerank(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .errors import InputError
+    from .inference import DEFAULT_CHUNK_SIZE
+    from .inputs import iter_query_documents, record_writer
+    from .rerank import Reranker, check_rerank_template, check_top_n
+
+    # Argument and input mistakes fail before the model loads.
+    check_top_n(args.top_n)
+    check_rerank_template(args.template)
+    if args.output and args.output != "-" and Path(args.output).suffix.lower() != ".jsonl":
+        raise InputError(f"--output {args.output!r}: rerank writes nested results as JSON lines; use a .jsonl file.")
+    groups = iter_query_documents(
+        args.input, query_column=args.query_column, documents_column=args.documents_column, document_column=args.document_column
+    )
+    groups = _peeked(groups)  # the first group is read (and checked) now
+    reranker = Reranker(
+        args.model,
+        template=args.template,
+        true_word=args.true_word,
+        false_word=args.false_word,
+        relevant_label=args.relevant_label,
+        max_length=args.max_length,
+        stride=args.stride,
+        long_inputs=args.long_inputs,
+        batch_tokens=args.batch_tokens,
+        device=args.device,
+        dtype=args.dtype,
+    )
+    count = 0
+    with record_writer(args.output) as write:
+        while True:
+            # Enough pairs per call to sort well, few enough to write results as they come.
+            chunk: list[tuple[str, list[str]]] = []
+            pairs = 0
+            for query, documents in groups:
+                chunk.append((query, documents))
+                pairs += len(documents)
+                if pairs >= DEFAULT_CHUNK_SIZE:
+                    break
+            if not chunk:
+                break
+            ranked = reranker.rank([q for q, _ in chunk], [d for _, d in chunk], top_n=args.top_n, return_documents=args.return_documents)
+            write({"query": query, "results": results} for (query, _), results in zip(chunk, ranked))
+            count += len(chunk)
+            if args.output is None or args.output == "-":
+                sys.stdout.flush()
+    if args.output and args.output != "-":
+        print(f"wrote {count} rankings to {args.output}", file=sys.stderr)
+    return 0
+
+
+def _peeked(items):
+    """The same iterator, with its first item read now (so that its errors come first)."""
+    import itertools
+
+    items = iter(items)
+    first = list(itertools.islice(items, 1))
+    return itertools.chain(first, items)
+
+
 # --- train / evaluate / demo ---------------------------------------------------------------
 
 
@@ -493,85 +626,104 @@ def _quiet_hub_progress() -> None:
 
 
 def _add_train(subparsers: argparse._SubParsersAction) -> None:
+    from .training_config import TrainingConfig
+
     p = subparsers.add_parser(
         "train",
         help="Fine-tune a T5 checkpoint (or a saved classifier) on labelled data; write model, metrics and plots.",
         description="Train a T5ForClassification (or, with --mode text2text, the seq2seq model on label strings) "
-        "with transformers.Trainer. Works under torchrun / accelerate launch unchanged. OUTPUT gets the model "
-        "(safetensors + tokenizer), metrics.json, loss_curve.png and confusion_matrix.png / regression_scatter.png.",
+        "with transformers.Trainer. Works under torchrun / accelerate launch unchanged. OUTPUT_DIR gets the model "
+        "(safetensors + tokenizer), metrics.json, loss_curve.png and confusion_matrix.png / regression_scatter.png. "
+        "The settings are the fields of t5cls.TrainingConfig.",
     )
     p.add_argument("--model", required=True, help="T5-family checkpoint directory or hub id, or a saved t5cls classifier")
     p.add_argument("--train", required=True, help="training data: .csv, .tsv, .jsonl or .parquet")
     p.add_argument("--eval", default=None, help="evaluation data (same formats); evaluated each epoch and at the end")
-    p.add_argument("--output", required=True, help="output directory")
-    _add_data_columns(p)
-    p.add_argument(
-        "--problem-type",
-        default=None,
-        choices=["single_label_classification", "multi_label_classification", "regression"],
-        help="inferred from the labels when left out",
-    )
-    p.add_argument("--labels", default=None, help="comma-separated label names in id order (default: sorted training labels)")
-    p.add_argument("--mode", default="classifier", choices=["classifier", "text2text"])
-    p.add_argument("--template", default=None, help="text2text prompt with {text} (and {text_pair}), e.g. 'sst2 sentence: {text}'")
-    p.add_argument("--epochs", type=float, default=3.0)
-    p.add_argument("--learning-rate", type=float, default=None, help="default 1e-3 (adafactor) or 1e-4 (adamw)")
-    p.add_argument("--batch-size", type=int, default=16, help="per device")
-    p.add_argument("--gradient-accumulation-steps", type=int, default=1)
-    p.add_argument("--optimizer", default="adafactor", choices=["adafactor", "adamw"])
-    p.add_argument("--weight-decay", type=float, default=0.0)
-    p.add_argument("--warmup-ratio", type=float, default=0.0)
-    p.add_argument("--max-length", type=int, default=512, help="truncate inputs to this many tokens")
-    p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None, help="default: on for CUDA GPUs with bf16, off on CPU")
-    p.add_argument("--gradient-checkpointing", action="store_true")
-    p.add_argument("--lora", action="store_true", help="train LoRA adapters (r=16, alpha=32 on q and v) + the head")
-    p.add_argument("--lora-r", type=int, default=None, help="LoRA rank (implies --lora)")
-    p.add_argument("--decoder-layers", type=int, default=1, help="decoder layers kept when converting a T5 checkpoint")
-    p.add_argument("--early-stopping", type=int, default=None, metavar="PATIENCE", help="stop after N evaluations without improvement")
-    p.add_argument("--checkpoint-steps", type=int, default=None, help="checkpoint/evaluate every N steps (default: every epoch)")
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--resume", action="store_true", help="continue from the last complete checkpoint in OUTPUT")
-    p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it is not empty")
-    p.add_argument("--keep-checkpoints", action="store_true", help="keep OUTPUT/checkpoints after the run")
+    _add_dataclass_options(p.add_argument_group("settings (t5cls.TrainingConfig)"), TrainingConfig)
+
+
+def _add_dataclass_options(group: argparse._ActionsContainer, settings: type) -> None:
+    """One option per field of the dataclass ``settings``: ``--field-name``, help from ``metadata["help"]``.
+
+    Not transformers' HfArgumentParser: it builds a whole parser rather than options on a
+    subcommand's, and it has no form for fields such as ``lora`` (a flag or a JSON dict), for
+    comma-separated lists or for ``--x/--no-x`` on an optional bool. Options left out are not
+    set at all (``argparse.SUPPRESS``), so the defaults live in the dataclass only.
+    """
+    import dataclasses
+    import typing
+
+    hints = typing.get_type_hints(settings)
+    for f in dataclasses.fields(settings):
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        # The default is shown unless the help text tells it better (what None stands for).
+        quiet = required or f.default is None or "default" in f.metadata["help"]
+        help_text = (f.metadata["help"] + ("" if quiet else f" (default: {f.default})")).replace("%", "%%")
+        flags = [f"--{f.name.replace('_', '-')}", *f.metadata.get("aliases", ())]
+        kind = _option_kind(f.metadata.get("cli_type", hints[f.name]), f.name)
+        group.add_argument(*flags, dest=f.name, default=argparse.SUPPRESS, required=required, help=help_text, **kind)
+
+
+def _option_kind(hint: object, name: str) -> dict:
+    import os
+    import types
+    import typing
+
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        args = tuple(a for a in args if a is not type(None))
+        if set(args) == {bool, dict}:
+            return dict(nargs="?", const=True, type=_json_flag, metavar="JSON")
+        if str in args or any(typing.get_origin(a) is os.PathLike for a in args):
+            return dict(type=str)
+        if len(args) != 1:
+            raise TypeError(f"setting {name!r}: no command-line form for {hint!r}")  # a bug in the dataclass
+        hint = args[0]
+        args = typing.get_args(hint)
+    origin = typing.get_origin(hint)
+    if hint is bool:
+        return dict(action=argparse.BooleanOptionalAction)
+    if origin is typing.Literal:
+        return dict(choices=args)
+    if origin is list:
+        return dict(type=_split_labels, metavar="A,B,...")
+    if origin is dict or hint is dict:
+        return dict(type=_json_object, metavar="JSON")
+    if hint in (int, float, str):
+        return dict(type=hint)
+    raise TypeError(f"setting {name!r}: no command-line form for {hint!r}")
+
+
+def _json_object(value: str) -> dict:
+    import json
+
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"{value!r} is not JSON ({exc}); pass an object such as '{{\"r\": 8}}'") from None
+    if not isinstance(parsed, dict):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a JSON object; pass one such as '{{\"r\": 8}}'")
+    return parsed
+
+
+def _json_flag(value: str) -> bool | dict:
+    if value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    return _json_object(value)
+
+
+def _train_config(args: argparse.Namespace) -> TrainingConfig:
+    """The TrainingConfig of ``t5cls train``'s options (those not given keep the dataclass defaults)."""
+    from .training_config import TrainingConfig
+
+    return TrainingConfig(**{name: getattr(args, name) for name in TrainingConfig.field_names() if hasattr(args, name)})
 
 
 def _run_train(args: argparse.Namespace) -> int:
     from .training import train
 
     _quiet_hub_progress()
-    lora = {"r": args.lora_r, "lora_alpha": 2 * args.lora_r} if args.lora_r else (True if args.lora else None)
-    result = train(
-        args.model,
-        args.train,
-        eval=args.eval,
-        output_dir=args.output,
-        text_column=args.text_column,
-        text_pair_column=args.text_pair_column,
-        label_column=args.label_column,
-        label_separator=args.label_separator,
-        problem_type=args.problem_type,
-        labels=_split_labels(args.labels),
-        mode=args.mode,
-        template=args.template,
-        epochs=args.epochs,
-        learning_rate=args.learning_rate,
-        batch_size=args.batch_size,
-        gradient_accumulation_steps=args.gradient_accumulation_steps,
-        optimizer=args.optimizer,
-        weight_decay=args.weight_decay,
-        warmup_ratio=args.warmup_ratio,
-        max_length=args.max_length,
-        bf16=args.bf16,
-        gradient_checkpointing=args.gradient_checkpointing,
-        lora=lora,
-        num_decoder_layers=args.decoder_layers,
-        early_stopping=args.early_stopping,
-        checkpoint_steps=args.checkpoint_steps,
-        seed=args.seed,
-        resume=args.resume,
-        overwrite=args.overwrite,
-        keep_checkpoints=args.keep_checkpoints,
-    )
+    result = train(args.model, args.train, eval=args.eval, config=_train_config(args))
     if not _is_main_process():
         return 0
     resumed = f" (resumed from step {result.resumed_from_step})" if result.resumed_from_step else ""
@@ -579,8 +731,21 @@ def _run_train(args: argparse.Namespace) -> int:
     print(f"labels: {result.labels} ({result.problem_type})")
     if result.metrics is not None:
         print(f"eval: {_format_metrics(result.metrics)}")
+        _print_calibration(result.metrics)
     print(f"saved to {result.output_dir} (model, metrics.json, plots)")
     return 0
+
+
+def _print_calibration(metrics: dict) -> None:
+    calibration = metrics.get("calibration")
+    if calibration:
+        before, after = calibration["before"], calibration["after"]
+        print(
+            f"calibration: temperature {calibration['temperature']:.4g}; ECE {before['ece']:.4f} -> {after['ece']:.4f}, "
+            f"NLL {before['nll']:.4f} -> {after['nll']:.4f}, Brier {before['brier']:.4f} -> {after['brier']:.4f} (before -> after scaling)"
+        )
+    if metrics.get("thresholds"):
+        print("thresholds: " + ", ".join(f"{label} {t:.3f}" for label, t in metrics["thresholds"].items()))
 
 
 def _is_main_process() -> bool:
@@ -601,7 +766,8 @@ def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("data", help="labelled data: .csv, .tsv, .jsonl or .parquet")
     p.add_argument("--output", default=None, help="directory for metrics.json and plots")
     _add_data_columns(p)
-    p.add_argument("--threshold", type=float, default=0.5, help="multi-label decision threshold")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="multi-label decision threshold for every label (default: the model's saved thresholds, else 0.5)")
     p.add_argument("--max-length", type=int, default=None)
     p.add_argument("--batch-tokens", type=int, default=None, help="most padded tokens per batch")
     p.add_argument("--device", default=None, help="e.g. cpu or cuda (default: cuda when available)")
@@ -625,6 +791,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         batch_tokens=args.batch_tokens,
     )
     print(f"{metrics['n']} examples: {_format_metrics(metrics)}")
+    _print_calibration(metrics)
     if "confusion_matrix" in metrics:
         labels = metrics["labels"]
         width = max(len(str(lab)) for lab in labels)
@@ -633,6 +800,53 @@ def _run_evaluate(args: argparse.Namespace) -> int:
             print(f"  {str(lab):>{width}}  " + " ".join(f"{n:5d}" for n in row))
     if args.output:
         print(f"report written to {args.output}")
+    return 0
+
+
+def _add_calibrate(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "calibrate",
+        help="Fit a classifier's temperature (single-label) or per-label thresholds (multi-label) on labelled data.",
+        description="Temperature scaling: find the T that minimises the NLL of softmax(logits / T) on DATA (held-out "
+        "data, not the training set) and save it in the model's config, so that every way of running the model gives "
+        "calibrated probabilities; predictions do not change. Multi-label models get each label's F1-best threshold.",
+    )
+    p.add_argument("model", help="a classifier directory (torch weights)")
+    p.add_argument("data", help="labelled data: .csv, .tsv, .jsonl or .parquet")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--output", help="write a calibrated copy of MODEL here")
+    where.add_argument("--in-place", action="store_true", help="update MODEL/config.json")
+    _add_data_columns(p)
+    p.add_argument("--max-length", type=int, default=None)
+    p.add_argument("--batch-tokens", type=int, default=None, help="most padded tokens per batch")
+    p.add_argument("--device", default=None, help="e.g. cpu or cuda (default: cuda when available)")
+
+
+def _run_calibrate(args: argparse.Namespace) -> int:
+    from .evaluation import calibrate
+
+    _quiet_hub_progress()
+    fitted = calibrate(
+        args.model,
+        args.data,
+        output_dir=args.output,
+        in_place=args.in_place,
+        text_column=args.text_column,
+        text_pair_column=args.text_pair_column,
+        label_column=args.label_column,
+        label_separator=args.label_separator,
+        device=args.device,
+        max_length=args.max_length,
+        batch_tokens=args.batch_tokens,
+    )
+    if "temperature" in fitted:
+        before, after = fitted["before"], fitted["after"]
+        print(f"temperature {fitted['temperature']:.4g} on {fitted['n']} examples")
+        for name in ("nll", "ece", "brier"):
+            print(f"  {name:5} {before[name]:.4f} -> {after[name]:.4f}")
+    else:
+        print(f"thresholds on {fitted['n']} examples: " + ", ".join(f"{label} {t:.3f}" for label, t in fitted["thresholds"].items()))
+    print(f"saved to {fitted['model_dir']}")
     return 0
 
 
@@ -692,8 +906,10 @@ COMMANDS: list[Command] = [
     ("convert", _add_convert, _run_convert),
     ("train", _add_train, _run_train),
     ("evaluate", _add_evaluate, _run_evaluate),
+    ("calibrate", _add_calibrate, _run_calibrate),
     ("predict", _add_predict, _run_predict),
     ("score", _add_score, _run_score),
+    ("rerank", _add_rerank, _run_rerank),
     ("zero-shot", _add_zero_shot, _run_zero_shot),
     ("export", _add_export, _run_export),
     ("serve", _add_serve, _run_serve),

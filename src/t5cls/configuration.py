@@ -27,6 +27,14 @@ class T5ClassificationConfig(T5Config):
             When left out: regression if ``num_labels == 1``, else single-label classification.
         classifier_dropout (`float`, defaults to 0.0):
             Dropout applied to the pooled vector before the ``classifier`` head.
+        temperature (`float`, defaults to 1.0):
+            The model's logits are the head's divided by this (temperature scaling, Guo et al. 2017),
+            so every way of running the model (transformers' pipeline, ONNX export, t5cls) gives
+            calibrated probabilities. Fitted after training on the eval set (``t5cls.train``,
+            ``t5cls calibrate``); 1.0 leaves the logits as they are. Not applied to regression.
+        thresholds (`list[float]`, *optional*):
+            Multi-label only: per label (id order), the probability at or above which it is
+            predicted, F1-best on the eval set. ``None``: 0.5 for every label.
 
     Example:
 
@@ -39,6 +47,8 @@ class T5ClassificationConfig(T5Config):
     model_type = "t5cls"
 
     num_decoder_layers: int = 1
+    temperature: float = 1.0
+    thresholds: list[float] | None = None
 
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)
@@ -52,6 +62,17 @@ class T5ClassificationConfig(T5Config):
             raise ValueError(
                 f"num_decoder_layers={self.num_decoder_layers} must be >= 0 (0 = mean pooling over the encoder)."
             )
+        if isinstance(self.temperature, bool) or not isinstance(self.temperature, (int, float)) or not self.temperature > 0:
+            raise ValueError(f"temperature={self.temperature!r} must be a positive number (1.0 = no scaling).")
+        self.temperature = float(self.temperature)
+        if self.thresholds is not None:
+            if self.problem_type != "multi_label_classification":
+                raise ValueError(f"thresholds={self.thresholds!r} are for multi-label models; this one is {self.problem_type}.")
+            if len(self.thresholds) != self.num_labels or not all(0.0 <= float(t) <= 1.0 for t in self.thresholds):
+                raise ValueError(
+                    f"thresholds={self.thresholds!r} must be {self.num_labels} probabilities in [0, 1], one per label."
+                )
+            self.thresholds = [float(t) for t in self.thresholds]
         # The classifier never generates and takes no decoder inputs: no cache, and not an
         # encoder-decoder in the sense pipelines and Trainer check for.
         self.use_cache = False

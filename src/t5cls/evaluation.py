@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,10 +19,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .errors import InputError
 from .inputs import TextInput, read_table, require_columns, text_column_values
-from .labels import REGRESSION, check_known_labels, encode_labels, parse_labels
+from .labels import MULTI_LABEL, REGRESSION, SINGLE_LABEL, check_known_labels, encode_labels, parse_labels
 from .metrics import compute_metrics
 from .reports import METRICS_FILE, write_eval_plots, write_json
+from .temperature import (
+    calibration_report,
+    check_fit_labels,
+    fit_temperature,
+    fit_thresholds,
+    raw_logits_from_proba,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -91,11 +100,16 @@ def check_template(template: str, *, pairs: bool) -> None:
 class Predictor:
     """What evaluation needs from a model: its problem type, label names and ``predict_proba``."""
 
-    def __init__(self, model: Any, *, problem_type: str, labels: list[str], template: str | None = None):
+    def __init__(
+        self, model: Any, *, problem_type: str, labels: list[str], template: str | None = None, temperature: float = 1.0,
+        thresholds: Any = None,
+    ):
         self.model = model
         self.problem_type = problem_type
         self.labels = labels
         self.template = template  # text-to-text only
+        self.temperature = temperature  # the model's own (its probabilities already include it)
+        self.thresholds = thresholds  # multi-label: per label, or None for 0.5
 
     def scores(self, texts: Sequence[TextInput]) -> np.ndarray:
         """``(n, num_labels)`` probabilities, or predicted values for regression."""
@@ -106,7 +120,11 @@ class Predictor:
 
 def classifier_predictor(classifier: Any) -> Predictor:
     """A :class:`Predictor` around a :class:`t5cls.Classifier`."""
-    return Predictor(classifier, problem_type=classifier.config.problem_type, labels=list(classifier.labels))
+    config = classifier.config
+    return Predictor(
+        classifier, problem_type=config.problem_type, labels=list(classifier.labels),
+        temperature=float(getattr(config, "temperature", 1.0) or 1.0), thresholds=getattr(config, "thresholds", None),
+    )
 
 
 def text2text_predictor(model: Any, tokenizer: Any, *, labels: Sequence[str], template: str, **kwargs: Any) -> Predictor:
@@ -160,10 +178,14 @@ def evaluate_texts(
     raw_labels: Sequence[Any],
     *,
     label_separator: str | None = None,
-    threshold: float = 0.5,
+    threshold: float | None = None,
     source: str = "eval data",
 ) -> tuple[dict[str, Any], Any, np.ndarray]:
     """Check labels against the model, predict, and compute metrics.
+
+    Single-label metrics include ``calibration``: the model's temperature and ECE, NLL and Brier
+    score before (T = 1) and after temperature scaling, with the reliability tables. Multi-label
+    decisions use ``threshold`` when given, else the model's saved thresholds, else 0.5.
 
     Returns:
         ``(metrics, encoded true labels, scores)``.
@@ -176,7 +198,14 @@ def evaluate_texts(
         check_known_labels(parsed, predictor.labels, source=source)
     y_true = encode_labels(parsed, {name: i for i, name in enumerate(predictor.labels)}, problem_type=predictor.problem_type)
     scores = predictor.scores(texts)
+    if threshold is None:
+        threshold = np.asarray(predictor.thresholds) if predictor.thresholds else 0.5
     metrics = compute_metrics(predictor.problem_type, y_true, scores, predictor.labels, threshold=threshold)
+    if predictor.problem_type == SINGLE_LABEL and len(scores):
+        raw = raw_logits_from_proba(scores, predictor.temperature)
+        metrics["calibration"] = calibration_report(raw, y_true, temperature=predictor.temperature)
+    if predictor.problem_type == MULTI_LABEL:
+        metrics["thresholds"] = dict(zip(predictor.labels, np.broadcast_to(threshold, len(predictor.labels)).tolist()))
     return metrics, y_true, scores
 
 
@@ -196,7 +225,7 @@ def evaluate(
     text_pair_column: str | None = None,
     label_column: str = "label",
     label_separator: str | None = None,
-    threshold: float = 0.5,
+    threshold: float | None = None,
     device: Any = None,
     dtype: Any = None,
     max_length: int | None = None,
@@ -212,12 +241,14 @@ def evaluate(
             regression scatter or per-label F1); nothing is written when None.
         text_column, text_pair_column, label_column: column names.
         label_separator: splits multi-label strings (``","`` by default for multi-label models).
-        threshold: multi-label decision threshold.
+        threshold: multi-label decision threshold for every label; ``None``: the model's saved
+            per-label thresholds, else 0.5.
         device, dtype, max_length, batch_tokens: passed to :class:`t5cls.Classifier`.
 
     Returns:
-        The metrics: accuracy, macro_f1, mcc, confusion_matrix (single-label); micro_f1, macro_f1,
-        exact_match (multi-label); pearson, spearman, mse (regression); plus ``n``.
+        The metrics: accuracy, macro_f1, mcc, confusion_matrix and ``calibration`` (ECE, NLL and
+        Brier before and after temperature scaling; single-label); micro_f1, macro_f1, exact_match
+        and ``thresholds`` (multi-label); pearson, spearman, mse (regression); plus ``n``.
 
     Raises:
         FileNotFoundError: no such model directory or data file.
@@ -250,8 +281,119 @@ def evaluate(
     return metrics
 
 
+def fit_scaling(predictor: Predictor, texts: Sequence[TextInput], y_true: Any, *, source: str = "eval data") -> dict[str, Any]:
+    """Fit the temperature (single-label) or per-label thresholds (multi-label) of a classifier.
+
+    The fitted value is set on the model's config in memory (the forward uses it from the next
+    call on); :func:`save_scaling` writes it to a directory. The predictor's probabilities are
+    read at the model's current temperature and converted back to T = 1.
+
+    Returns:
+        ``{"temperature", "before", "after"}`` (NLL, ECE, Brier on ``texts``) or ``{"thresholds"}``.
+
+    Raises:
+        InputError: a regression model, or labels with one class only.
+    """
+    if predictor.problem_type == REGRESSION or predictor.template is not None:
+        raise InputError("Temperatures and thresholds are fitted for classifiers (single- or multi-label), not regression or text-to-text models.")
+    check_fit_labels(y_true, problem_type=predictor.problem_type, source=source, labels=predictor.labels)
+    config = predictor.model.config
+    scores = predictor.scores(texts)
+    if predictor.problem_type == MULTI_LABEL:
+        thresholds = fit_thresholds(scores, np.asarray(y_true))
+        config.thresholds = thresholds
+        predictor.thresholds = thresholds
+        return {"thresholds": dict(zip(predictor.labels, thresholds))}
+    raw = raw_logits_from_proba(scores, predictor.temperature)
+    temperature = fit_temperature(raw, y_true)
+    config.temperature = temperature
+    predictor.temperature = temperature
+    report = calibration_report(raw, y_true, temperature=temperature)
+    return {"temperature": temperature, "before": report["before"], "after": report["after"]}
+
+
+def save_scaling(model_dir: str | os.PathLike, fitted: dict[str, Any]) -> None:
+    """Write what :func:`fit_scaling` fitted into ``model_dir/config.json`` (nothing else changes)."""
+    path = Path(model_dir) / "config.json"
+    config = json.loads(path.read_text())
+    if "temperature" in fitted:
+        config["temperature"] = fitted["temperature"]
+    if "thresholds" in fitted:
+        config["thresholds"] = list(fitted["thresholds"].values())
+    write_json(config, path)
+
+
+def calibrate(
+    model: str | os.PathLike,
+    data: Any,
+    *,
+    output_dir: str | os.PathLike | None = None,
+    in_place: bool = False,
+    text_column: str = "text",
+    text_pair_column: str | None = None,
+    label_column: str = "label",
+    label_separator: str | None = None,
+    device: Any = None,
+    max_length: int | None = None,
+    batch_tokens: int | None = None,
+) -> dict[str, Any]:
+    """Fit an existing classifier's temperature (single-label) or per-label thresholds (multi-label).
+
+    Fitting changes no prediction of a single-label model, only its probabilities: the fitted
+    temperature minimises the NLL on ``data`` (use held-out data, not the training set).
+
+    Args:
+        model: a classifier directory (torch weights; export to ONNX afterwards).
+        data: labelled data: a .csv/.tsv/.jsonl/.parquet path, a ``datasets.Dataset`` or a DataFrame.
+        output_dir: write a calibrated copy of the model here (must not exist or be empty).
+        in_place: update ``model/config.json`` instead. Exactly one of the two.
+        text_column, text_pair_column, label_column, label_separator: as for :func:`evaluate`.
+        device, max_length, batch_tokens: passed to :class:`t5cls.Classifier`.
+
+    Returns:
+        ``{"temperature", "before", "after", "n", "model_dir"}`` (NLL, ECE and Brier before and
+        after, on ``data``), or ``{"thresholds", "n", "model_dir"}`` for a multi-label model.
+
+    Raises:
+        InputError: both or neither of ``output_dir`` / ``in_place``, a regression model, one class only.
+
+    Example:
+        >>> t5cls.calibrate("clf", "dev.csv", in_place=True)["temperature"]  # doctest: +SKIP
+        1.84
+    """
+    if (output_dir is None) == (not in_place):
+        raise InputError("Say where the calibrated model goes: output_dir=DIR (--output DIR) or in_place=True (--in-place), one of them.")
+    if output_dir is not None:
+        out = Path(output_dir)
+        if out.exists() and (not out.is_dir() or any(out.iterdir())):
+            raise FileExistsError(f"Output directory {str(out)!r} exists and is not empty; pick another, or use in_place=True.")
+    columns = [text_column, label_column] + ([text_pair_column] if text_pair_column else [])
+    frame = load_frame(data, name="calibration", columns=columns)
+    source = str(data) if isinstance(data, (str, os.PathLike)) else "calibration data"
+    texts = frame_texts(frame, source=source, text_column=text_column, text_pair_column=text_pair_column)
+    predictor = load_predictor(model, device=device, max_length=max_length, batch_tokens=batch_tokens)
+    if predictor.problem_type == REGRESSION or predictor.template is not None:
+        raise InputError(f"{str(model)!r} is a {predictor.problem_type if predictor.template is None else 'text-to-text'} model; "
+                         "calibrate fits single-label temperatures and multi-label thresholds.")
+    parsed = parse_labels(frame[label_column].tolist(), problem_type=predictor.problem_type, separator=label_separator, source=source)
+    check_known_labels(parsed, predictor.labels, source=source)
+    y_true = encode_labels(parsed, {name: i for i, name in enumerate(predictor.labels)}, problem_type=predictor.problem_type)
+    fitted = fit_scaling(predictor, texts, y_true, source=source)
+    target = Path(model)
+    if output_dir is not None:
+        target = Path(output_dir)
+        if target.exists():
+            target.rmdir()  # empty, checked above
+        shutil.copytree(model, target)
+    save_scaling(target, fitted)
+    return {**fitted, "n": len(texts), "model_dir": str(target)}
+
+
 __all__ = [
     "evaluate",
+    "calibrate",
+    "fit_scaling",
+    "save_scaling",
     "evaluate_texts",
     "load_frame",
     "frame_texts",

@@ -16,7 +16,7 @@ import json
 import logging
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +27,11 @@ from transformers import AutoConfig, AutoTokenizer, PreTrainedModel
 from .allocator import tune_malloc
 from .batching import min_padding_batches
 from .configuration import T5ClassificationConfig
+from .errors import InputError
 from .inputs import TextInput, as_text_list
 from .modeling import T5ForClassification, published_format
+from .temperature import DEFAULT_THRESHOLD, check_min_score, check_threshold
+from .windows import aggregate_windows, check_aggregate, check_long_inputs, check_window, token_windows
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +51,9 @@ DEFAULT_CHUNK_SIZE = 2048
 # Auto progress bar: only when there are more batches than this.
 _PROGRESS_MIN_BATCHES = 8
 _DEFAULT_TOP_K: Any = object()
+_UNSET: Any = object()  # "the Classifier's own setting", where None has a meaning of its own
+# Overlap between windows when chunking and no stride is given: a quarter of the window.
+DEFAULT_STRIDE_SHARE = 0.25
 
 
 def default_device(device: str | torch.device | None = None) -> torch.device:
@@ -174,8 +180,20 @@ class Classifier:
             exported to a temporary directory first (``t5cls export`` does it once, ahead of time).
         quantize: ``None`` or ``"int8"``: dynamic int8 quantisation of the matmul weights through
             ONNX Runtime, for CPU (``torch.ao.quantization.quantize_dynamic`` is deprecated).
-        max_length: truncate inputs to this many tokens (defaults to the tokenizer's maximum);
-            truncation is counted and reported once per call as a warning.
+        max_length: most tokens per model input (defaults to the tokenizer's maximum). Longer
+            inputs are truncated (counted and reported once per call as a warning), or read in
+            windows with ``long_inputs="chunk"``.
+        min_score: single-label models: below this top probability the predicted label is ``None``
+            ("none of these"); the probabilities are still returned. ``None``: always the best label.
+            Per call too (``predict(..., min_score=...)``). An error for multi-label and regression models.
+        long_inputs: ``"truncate"`` (default: an input longer than ``max_length`` is cut) or
+            ``"chunk"``: its text is read in overlapping windows of ``max_length`` tokens (a text
+            pair's second text stays whole in every window) and the windows' probabilities are
+            aggregated. Per call too.
+        stride: with ``"chunk"``, tokens of overlap between consecutive windows (smaller than
+            ``max_length``); default a quarter of the window.
+        aggregate: with ``"chunk"``, ``"mean"`` averages the windows' probability vectors, ``"max"``
+            takes each label's largest (single-label: then renormalised to sum to 1).
         batch_tokens: most padded tokens per batch.
         max_batch_size: optional cap on inputs per batch.
         show_progress_bar: ``None`` shows a bar on long inputs when stderr is a terminal;
@@ -206,7 +224,13 @@ class Classifier:
         batch_tokens: int = DEFAULT_BATCH_TOKENS,
         max_batch_size: int | None = None,
         show_progress_bar: bool | None = None,
+        min_score: float | None = None,
+        long_inputs: str = "truncate",
+        stride: int | None = None,
+        aggregate: str = "mean",
     ):
+        check_long_inputs(long_inputs)
+        check_aggregate(aggregate)
         if quantize not in QUANTIZATIONS:
             raise ValueError(f"quantize={quantize!r} is not supported; use None or 'int8'.")
         if backend is None:
@@ -259,6 +283,12 @@ class Classifier:
         )
         tokenizer_max = getattr(tokenizer, "model_max_length", None) or 512
         self.max_length = max_length or (tokenizer_max if tokenizer_max < 100_000 else 512)
+        if stride is not None:
+            check_window(self.max_length, stride)
+        self.min_score = check_min_score(min_score, problem_type=self.problem_type)
+        self.long_inputs = long_inputs
+        self.stride = stride
+        self.aggregate = aggregate
         self.batch_tokens = batch_tokens
         self.max_batch_size = max_batch_size
         self.show_progress_bar = show_progress_bar
@@ -284,8 +314,21 @@ class Classifier:
 
     # --- tokenising and batching ---------------------------------------------------------
 
-    def _encode(self, items: list[TextInput]) -> tuple[list[dict[str, list[int]]], int]:
-        """Token ids (and other model inputs) per item, truncated to ``max_length``; and how many were truncated."""
+    def encode(
+        self, items: list[TextInput], *, chunk: bool = False, stride: int | None = None, window_sizes: list[int] | None = None,
+        truncation: str = "longest_first",
+    ) -> tuple[list[dict[str, list[int]]], int, list[int] | None]:
+        """Model inputs per item (token ids and the tokenizer's other inputs), as :meth:`logits_from_ids` takes them.
+
+        Returns ``(rows, truncated, windows)``. Without ``chunk``: one row per item, truncated to
+        ``max_length`` (``truncated`` counts them) and ``windows`` is None. With ``chunk``: an
+        item's text (the first of a pair) is split into overlapping windows, each row one window
+        with everything else of the item (special tokens, the pair's second text) whole, and
+        ``windows`` says how many rows each item has. ``window_sizes``: per item, the tokens its
+        text's windows may take (default: what ``max_length`` leaves beside the rest of the item).
+        ``truncation``: how a pair is cut, ``"longest_first"`` (the tokenizer's default) or
+        ``"only_first"`` (the premise only, as transformers' zero-shot pipeline does).
+        """
         firsts = [item if isinstance(item, str) else item[0] for item in items]
         pairs = [not isinstance(item, str) for item in items]
         if any(pairs) and not all(pairs):
@@ -294,21 +337,59 @@ class Classifier:
         encoded = self.tokenizer(firsts, seconds, add_special_tokens=True, return_attention_mask=False)
         names = [n for n in self._input_names if n in encoded and n != "attention_mask"]
         rows = [{name: encoded[name][i] for name in names} for i in range(len(items))]
+        if chunk:
+            out: list[dict[str, list[int]]] = []
+            windows = []
+            for i, row in enumerate(rows):
+                pieces = self._windows(encoded, i, row, size=window_sizes[i] if window_sizes else None, stride=stride)
+                out.extend(pieces)
+                windows.append(len(pieces))
+            return out, 0, windows
         too_long = [i for i, row in enumerate(rows) if len(row["input_ids"]) > self.max_length]
         if too_long:
             # Re-tokenise only those, with the tokenizer's own truncation: it keeps the special
-            # tokens and, for pairs, trims the longer text first instead of cutting the hypothesis.
-            again = self.tokenizer(
-                [firsts[i] for i in too_long],
-                [seconds[i] for i in too_long] if seconds is not None else None,
-                add_special_tokens=True,
-                return_attention_mask=False,
-                truncation=True,
-                max_length=self.max_length,
-            )
+            # tokens and, for pairs, trims the longer text (or only the first) instead of cutting the hypothesis.
+            args = ([firsts[i] for i in too_long], [seconds[i] for i in too_long] if seconds is not None else None)
+            options = dict(add_special_tokens=True, return_attention_mask=False, max_length=self.max_length)
+            try:
+                again = self.tokenizer(*args, truncation=truncation if seconds is not None else True, **options)
+            except Exception as exc:
+                if "too short" not in str(exc):
+                    raise
+                # As transformers' zero-shot pipeline does when the hypothesis alone is too long: no truncation.
+                again = self.tokenizer(*args, truncation=False, add_special_tokens=True, return_attention_mask=False)
             for j, i in enumerate(too_long):
                 rows[i] = {name: again[name][j] for name in names}
-        return rows, len(too_long)
+        return rows, len(too_long), None
+
+    def _windows(self, encoded: Any, index: int, row: dict[str, list[int]], *, size: int | None, stride: int | None) -> list[dict[str, list[int]]]:
+        """The windows of one encoded item: its first text's tokens in windows, the rest whole in each."""
+        try:
+            sequence_ids = encoded.sequence_ids(index)
+        except (ValueError, AttributeError) as exc:
+            raise InputError(f"long_inputs='chunk' needs a fast (tokenizers-backed) tokenizer, not {type(self.tokenizer).__name__}.") from exc
+        text_positions = [p for p, seq in enumerate(sequence_ids) if seq == 0]
+        length = len(row["input_ids"])
+        if not text_positions:
+            return [row]
+        a, b = text_positions[0], text_positions[-1] + 1  # the text's tokens: row[a:b]
+        rest = length - (b - a)
+        if size is None:
+            if length <= self.max_length:
+                return [row]
+            size = self.max_length - rest
+        if b - a <= size:
+            return [row]
+        if size < 1:
+            raise InputError(
+                f"The rest of an input (special tokens and the second text or hypothesis) takes {rest} of max_length={self.max_length} "
+                "tokens, leaving none for windows of the text; raise max_length or shorten the second text."
+            )
+        window_stride = int(size * DEFAULT_STRIDE_SHARE) if stride is None else stride
+        pieces = []
+        for positions in token_windows(range(a, b), size=size, stride=window_stride):
+            pieces.append({name: ids[:a] + [ids[p] for p in positions] + ids[b:] for name, ids in row.items()})
+        return pieces
 
     def _warn_truncated(self, truncated: int, total: int) -> None:
         if truncated:
@@ -339,21 +420,36 @@ class Classifier:
         packed = getattr(self.model, "_packed_encoder_applies", None)
         return PACKED_PADDING_COST if packed is not None and packed(None, None) else 1.0
 
-    def _logits(self, items: list[TextInput], bar: Any = None) -> tuple[np.ndarray, int]:
+    def _logits(self, items: list[TextInput], bar: Any = None, truncation: str = "longest_first") -> tuple[np.ndarray, int]:
         """Logits in input order and the number of truncated inputs; ``bar``: a tqdm bar to advance."""
         if not items:
             return np.zeros((0, self.config.num_labels), dtype=np.float32), 0
-        rows, truncated = self._encode(items)
+        rows, truncated, _ = self.encode(items, truncation=truncation)
+        return self._rows_logits(rows, bar), truncated
+
+    def logits_from_ids(self, rows: Sequence[Mapping[str, Sequence[int]]]) -> np.ndarray:
+        """:meth:`logits` of inputs that are already tokenised, in input order.
+
+        For callers that build inputs at the token level (the Reranker's document windows): each
+        row maps the tokenizer's input names (``input_ids``, and e.g. ``token_type_ids``) to ids,
+        special tokens included; they are used as given, not truncated. Same batching as for text.
+        """
+        rows = [{name: list(ids) for name, ids in row.items() if name != "attention_mask"} for row in rows]
+        if not rows:
+            return np.zeros((0, self.config.num_labels), dtype=np.float32)
+        return self._rows_logits(rows, None)
+
+    def _rows_logits(self, rows: list[dict[str, list[int]]], bar: Any) -> np.ndarray:
         groups = min_padding_batches(
             [len(row["input_ids"]) for row in rows],
             batch_tokens=self.batch_tokens,
             max_batch_size=self.max_batch_size,
             padding_cost=self._padding_cost(),
         )
-        out = np.zeros((len(items), self.config.num_labels), dtype=np.float32)
+        out = np.zeros((len(rows), self.config.num_labels), dtype=np.float32)
         own_bar = bar is None
         if own_bar:
-            bar = _progress_bar(len(items), enabled=_show_progress(self.show_progress_bar, len(groups)))
+            bar = _progress_bar(len(rows), enabled=_show_progress(self.show_progress_bar, len(groups)))
         try:
             with torch.inference_mode():
                 for group in groups:
@@ -362,21 +458,52 @@ class Classifier:
         finally:
             if own_bar:
                 bar.close()
-        return out, truncated
+        return out
+
+    def long_input_settings(self, long_inputs: str | None, stride: Any, aggregate: str | None) -> tuple[bool, int | None, str]:
+        """``(chunk, stride, aggregate)`` for one call: its own settings, else the Classifier's.
+
+        Raises:
+            InputError: an unknown ``long_inputs`` or ``aggregate``, or ``stride`` not smaller than ``max_length``.
+        """
+        long_inputs = self.long_inputs if long_inputs is None else check_long_inputs(long_inputs)
+        stride = self.stride if stride is _UNSET or stride is None else stride
+        if stride is not None:
+            check_window(self.max_length, stride)
+        aggregate = self.aggregate if aggregate is None else check_aggregate(aggregate)
+        return long_inputs == "chunk", stride, aggregate
+
+    def _proba(
+        self, items: list[TextInput], *, long_inputs: str | None = None, stride: Any = _UNSET, aggregate: str | None = None, bar: Any = None
+    ) -> tuple[np.ndarray, list[int] | None, int]:
+        """``(probabilities, windows per input or None, truncated inputs)`` in input order."""
+        chunk, stride, aggregate = self.long_input_settings(long_inputs, stride, aggregate)
+        if not chunk:
+            logits, truncated = self._logits(items, bar)
+            return self._proba_from_logits(logits), None, truncated
+        if not items:
+            return np.zeros((0, self.config.num_labels), dtype=np.float32), [], 0
+        rows, _, windows = self.encode(items, chunk=True, stride=stride)
+        per_window = self._proba_from_logits(self._rows_logits(rows, bar))  # (total windows, num_labels)
+        single = self.problem_type == "single_label_classification"
+        return aggregate_windows(per_window, windows, how=aggregate, renormalize=single).astype(np.float32), windows, 0
 
     # --- public API ----------------------------------------------------------------------
 
-    def logits(self, texts: Any) -> np.ndarray:
-        """Raw logits ``(n, num_labels)`` in input order.
+    def logits(self, texts: Any, *, truncation: str = "longest_first") -> np.ndarray:
+        """The model's logits ``(n, num_labels)`` in input order (divided by the model's temperature;
+        inputs longer than ``max_length`` truncated: windows have probabilities, not one logit row).
 
         Args:
             texts: a string, a ``(text, text_pair)`` tuple, or a list of either (not mixed).
+            truncation: pairs longer than ``max_length``: ``"longest_first"`` trims the longer text
+                first, ``"only_first"`` only the first text.
 
         Raises:
             TypeError: ``None`` or an item that is not a string / pair of strings (naming its index).
         """
         items, _ = as_text_list(texts)
-        logits, truncated = self._logits(items)
+        logits, truncated = self._logits(items, truncation=truncation)
         self._warn_truncated(truncated, len(items))
         return logits
 
@@ -389,30 +516,71 @@ class Classifier:
         exp = np.exp(shifted)
         return exp / exp.sum(axis=1, keepdims=True)
 
-    def predict_proba(self, texts: Any) -> np.ndarray:
-        """Probabilities ``(n, num_labels)``: softmax; sigmoid per label for multi-label; the values for regression."""
-        return self._proba_from_logits(self.logits(texts))
+    def predict_proba(self, texts: Any, *, long_inputs: str | None = None, stride: int | None = None, aggregate: str | None = None) -> np.ndarray:
+        """Probabilities ``(n, num_labels)``: softmax; sigmoid per label for multi-label; the values for regression.
 
-    def predict(self, texts: Any, *, threshold: float = 0.5) -> Any:
+        Args:
+            texts: a string, a pair, or a list of them.
+            long_inputs, stride, aggregate: this call's long-input handling (default: the Classifier's).
+        """
+        return self.predict_proba_windows(texts, long_inputs=long_inputs, stride=stride, aggregate=aggregate)[0]
+
+    def predict_proba_windows(
+        self, texts: Any, *, long_inputs: str | None = None, stride: int | None = None, aggregate: str | None = None
+    ) -> tuple[np.ndarray, list[int] | None]:
+        """:meth:`predict_proba` and how many windows each input was read in (None when truncating)."""
+        items, _ = as_text_list(texts)
+        proba, windows, truncated = self._proba(items, long_inputs=long_inputs, stride=stride, aggregate=aggregate)
+        self._warn_truncated(truncated, len(items))
+        return proba, windows
+
+    def decision_thresholds(self, threshold: float | None = None) -> np.ndarray:
+        """Multi-label decision thresholds, one per label: ``threshold`` for every label when given,
+        else the thresholds saved with the model (``config.thresholds``), else 0.5."""
+        threshold = check_threshold(threshold)
+        if threshold is not None:
+            return np.full(self.config.num_labels, threshold)
+        saved = getattr(self.config, "thresholds", None)
+        return np.asarray(saved if saved else [DEFAULT_THRESHOLD] * self.config.num_labels, dtype=np.float64)
+
+    def _min_score(self, min_score: Any) -> float | None:
+        return self.min_score if min_score is _UNSET else check_min_score(min_score, problem_type=self.problem_type)
+
+    def predict(
+        self, texts: Any, *, threshold: float | None = None, min_score: float | None = _UNSET, long_inputs: str | None = None,
+        stride: int | None = None, aggregate: str | None = None,
+    ) -> Any:
         """Labels: one per input (a list of labels per input for multi-label, the value for regression).
 
         Args:
             texts: a string, a pair, or a list of them; a single input gives a single result.
-            threshold: multi-label only: labels whose probability is at least this.
+            threshold: multi-label only: predict the labels whose probability is at least this;
+                ``None``: the model's saved per-label thresholds, else 0.5.
+            min_score: single-label only: ``None`` (the label) when the top probability is under
+                this; default: the Classifier's ``min_score``.
+            long_inputs, stride, aggregate: this call's long-input handling (default: the Classifier's).
         """
         items, single = as_text_list(texts)
-        result = self.labels_from_proba(self.predict_proba(items), threshold=threshold)
+        proba = self.predict_proba(items, long_inputs=long_inputs, stride=stride, aggregate=aggregate)
+        result = self.labels_from_proba(proba, threshold=threshold, min_score=min_score)
         return result[0] if single else result
 
-    def labels_from_proba(self, proba: np.ndarray, *, threshold: float = 0.5) -> list[Any]:
+    def labels_from_proba(self, proba: np.ndarray, *, threshold: float | None = None, min_score: float | None = _UNSET) -> list[Any]:
         """What :meth:`predict` returns for each row of ``proba``."""
+        min_score = self._min_score(min_score)
         if self.problem_type == "multi_label_classification":
-            return [[self.labels[j] for j in np.flatnonzero(row >= threshold)] for row in proba]
+            thresholds = self.decision_thresholds(threshold)
+            return [[self.labels[j] for j in np.flatnonzero(row >= thresholds)] for row in proba]
+        check_threshold(threshold)
         if self.problem_type == "regression":
             return [float(row[0]) if self.config.num_labels == 1 else row.tolist() for row in proba]
-        return [self.labels[int(j)] for j in proba.argmax(axis=1)]
+        best = proba.argmax(axis=1)
+        return [
+            self.labels[int(j)] if min_score is None or row[j] >= min_score else None
+            for j, row in zip(best, proba)
+        ]
 
-    def __call__(self, texts: Any, *, top_k: int | None = _DEFAULT_TOP_K, threshold: float = 0.5) -> list[Any]:
+    def __call__(self, texts: Any, *, top_k: int | None = _DEFAULT_TOP_K, threshold: float | None = None) -> list[Any]:
         """Results shaped like transformers' ``pipeline("text-classification")``.
 
         A string gives ``[{"label", "score"}, ...]`` (the ``top_k`` best labels); a list gives one
@@ -422,10 +590,11 @@ class Classifier:
             texts: a string, a pair, or a list of them.
             top_k: labels per input, best first; ``None`` = all. Defaults to 1, and to ``None`` for
                 multi-label models.
-            threshold: multi-label only: keep labels whose probability is at least this.
+            threshold: multi-label only: keep labels whose probability is at least this (``None``:
+                the model's saved per-label thresholds, else 0.5).
 
         Returns:
-            Single-label: softmax scores. Multi-label: the labels at or above ``threshold`` with
+            Single-label: softmax scores. Multi-label: the labels at or above their threshold with
             their sigmoid scores (a list per input). Regression: ``{"label", "score"}`` with the value.
         """
         items, single = as_text_list(texts)
@@ -434,27 +603,32 @@ class Classifier:
             return results[0] if isinstance(results[0], list) else [results[0]]
         return results
 
-    def results_from_proba(self, proba: np.ndarray, *, top_k: int | None = _DEFAULT_TOP_K, threshold: float = 0.5) -> list[Any]:
+    def results_from_proba(self, proba: np.ndarray, *, top_k: int | None = _DEFAULT_TOP_K, threshold: float | None = None) -> list[Any]:
         """Pipeline-style results for each row of ``proba`` (see :meth:`__call__`)."""
         multi = self.problem_type == "multi_label_classification"
         if top_k is _DEFAULT_TOP_K:
             top_k = None if multi else 1
         if top_k is not None and top_k < 1:
             raise ValueError(f"top_k={top_k} must be at least 1, or None for all labels.")
+        thresholds = self.decision_thresholds(threshold) if multi else None
         results: list[Any] = []
         for row in proba:
             order = np.argsort(-row, kind="stable")
             if multi:
-                order = [j for j in order if row[j] >= threshold]
+                order = [j for j in order if row[j] >= thresholds[j]]
             ranked = [{"label": self.labels[j], "score": float(row[j])} for j in order[:top_k]]
             results.append(ranked if multi or top_k != 1 else ranked[0])
         return results
 
-    def stream(self, texts: Iterable[TextInput], *, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[np.ndarray]:
+    def stream(
+        self, texts: Iterable[TextInput], *, chunk_size: int = DEFAULT_CHUNK_SIZE, long_inputs: str | None = None,
+        stride: int | None = None, aggregate: str | None = None, return_windows: bool = False,
+    ) -> Iterator[Any]:
         """Probabilities for a stream of inputs, one ``(chunk, num_labels)`` array per chunk, in order.
 
         Memory stays flat however long the stream: ``chunk_size`` inputs are read, sorted and
-        batched at a time. Truncation is reported once, when the stream ends.
+        batched at a time. Truncation is reported once, when the stream ends. With
+        ``return_windows``, each chunk is ``(proba, windows)`` (see :meth:`predict_proba_windows`).
 
         Example:
             >>> for proba in clf.stream(open("texts.txt").read().splitlines()):  # doctest: +SKIP
@@ -462,6 +636,8 @@ class Classifier:
         """
         if chunk_size < 1:
             raise ValueError(f"chunk_size={chunk_size} must be at least 1.")
+        settings = dict(long_inputs=long_inputs, stride=stride, aggregate=aggregate)
+        self.long_input_settings(long_inputs, stride, aggregate)  # bad settings fail before the first input is read
         truncated = total = 0
         chunk: list[TextInput] = []
         iterator = iter(texts)
@@ -479,27 +655,36 @@ class Classifier:
                     items, _ = as_text_list(chunk)
                 except TypeError as exc:
                     raise TypeError(f"In the inputs from index {total} on: {exc}") from exc
-                logits, n = self._logits(items, bar)
+                proba, windows, n = self._proba(items, bar=bar, **settings)
                 truncated, total = truncated + n, total + len(items)
-                yield self._proba_from_logits(logits)
+                yield (proba, windows) if return_windows else proba
         self._warn_truncated(truncated, total)
 
-    def records(self, proba: np.ndarray, *, threshold: float = 0.5) -> list[dict[str, Any]]:
+    def records(
+        self, proba: np.ndarray, *, threshold: float | None = None, min_score: float | None = _UNSET, windows: list[int] | None = None
+    ) -> list[dict[str, Any]]:
         """Flat output rows for ``proba`` (what ``t5cls predict`` writes), one per input.
 
-        Single-label: ``label``, ``score`` and ``proba_<label>`` per label; multi-label: ``labels``
-        (those at or above ``threshold``) and ``proba_<label>``; regression: ``value`` (or
-        ``value_<label>`` per output).
+        Single-label: ``label`` (``None`` under ``min_score``), ``score`` and ``proba_<label>`` per
+        label; multi-label: ``labels`` (those at or above their threshold) and ``proba_<label>``;
+        regression: ``value`` (or ``value_<label>`` per output). With ``windows`` (chunked inputs),
+        each row also says how many windows its input had.
         """
         if self.problem_type == "regression":
+            self._min_score(min_score)
             if self.config.num_labels == 1:
-                return [{"value": float(row[0])} for row in proba]
-            return [{f"value_{name}": float(v) for name, v in zip(self.labels, row)} for row in proba]
-        predicted = self.labels_from_proba(proba, threshold=threshold)
-        rows = []
-        for labels, row in zip(predicted, proba):
-            head = {"labels": labels} if isinstance(labels, list) else {"label": labels, "score": float(row.max())}
-            rows.append({**head, **{f"proba_{name}": float(v) for name, v in zip(self.labels, row)}})
+                rows = [{"value": float(row[0])} for row in proba]
+            else:
+                rows = [{f"value_{name}": float(v) for name, v in zip(self.labels, row)} for row in proba]
+        else:
+            predicted = self.labels_from_proba(proba, threshold=threshold, min_score=min_score)
+            rows = []
+            for labels, row in zip(predicted, proba):
+                head = {"labels": labels} if isinstance(labels, list) else {"label": labels, "score": float(row.max())}
+                rows.append({**head, **{f"proba_{name}": float(v) for name, v in zip(self.labels, row)}})
+        if windows is not None:
+            for row, count in zip(rows, windows):
+                row["windows"] = int(count)
         return rows
 
 

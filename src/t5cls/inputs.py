@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import os
 import sys
@@ -230,6 +231,75 @@ def _pick(rows: Iterable[dict[str, Any]], text_column: str, pair_column: str | N
         yield values[0] if len(values) == 1 else (values[0], values[1])
 
 
+QUERY_SUFFIXES = (".jsonl", ".csv", ".tsv")
+
+
+def iter_query_documents(
+    source: str | Path,
+    *,
+    query_column: str = "query",
+    documents_column: str = "documents",
+    document_column: str = "document",
+) -> Iterator[tuple[str, list[str]]]:
+    """Stream ``(query, documents)`` groups from a file, in file order: what ``t5cls rerank`` reads.
+
+    - ``.jsonl`` with a list column: one query per line, ``{"query": str, "documents": [str, ...]}``;
+    - ``.csv`` / ``.tsv`` (or ``.jsonl`` without the list column): one (query, document) pair per
+      row, consecutive rows with the same query forming one group.
+
+    The file and its columns are checked before the first group is read (errors come before any
+    output); rows are read one at a time through :func:`iter_texts`'s rules (TSV without quoting).
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: another suffix, a missing column (naming those there are), an empty
+            documents list (naming the line).
+        TypeError: (while iterating) a query or document that is not a string, naming its line.
+
+    Example:
+        >>> groups = iter_query_documents("queries.jsonl")  # doctest: +SKIP
+        >>> next(groups)  # doctest: +SKIP
+        ('what is t5', ['T5 is a text-to-text transformer.', 'Bananas are yellow.'])
+    """
+    path = Path(source)
+    suffix = path.suffix.lower()
+    if path.is_file() and suffix not in QUERY_SUFFIXES:
+        raise ValueError(
+            f"Cannot read queries from {str(path)!r}: use .jsonl ({{{query_column!r}: ..., {documents_column!r}: [...]}} per line) "
+            f"or a .csv/.tsv with the columns {query_column!r} and {document_column!r}."
+        )
+    if suffix == ".jsonl" and path.is_file():
+        with path.open(encoding="utf-8") as handle:
+            first = next((line for line in handle if line.strip()), "")
+        fields = list(_json_record(first, 1, str(path))) if first else []
+        if documents_column in fields:
+            _require_fields(fields, [query_column], source=str(path))
+            return _query_lists(path, query_column, documents_column)
+        if document_column not in fields:
+            raise ValueError(
+                f"{path} has neither a {documents_column!r} list nor a {document_column!r} column (its fields are {fields}); "
+                f"write {{{query_column!r}: ..., {documents_column!r}: [...]}} per line."
+            )
+    pairs = iter_texts(path, text_column=query_column, pair_column=document_column)
+    return ((query, [document for _, document in group]) for query, group in itertools.groupby(pairs, key=lambda pair: pair[0]))
+
+
+def _query_lists(path: Path, query_column: str, documents_column: str) -> Iterator[tuple[str, list[str]]]:
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            record = _json_record(line, number, str(path))
+            query, documents = record.get(query_column), record.get(documents_column)
+            if not isinstance(query, str):
+                raise TypeError(f"{path} line {number}: {query_column!r} is {query!r}, not a string.")
+            if not isinstance(documents, list) or not all(isinstance(d, str) for d in documents):
+                raise TypeError(f"{path} line {number}: {documents_column!r} must be a list of strings, got {documents!r:.80}.")
+            if not documents:
+                raise ValueError(f"{path} line {number}: {documents_column!r} is empty; give each query at least one document.")
+            yield query, documents
+
+
 @contextmanager
 def record_writer(path: str | Path | None):
     """Write dict records to a .jsonl or .csv file (or JSON lines on stdout when ``path`` is None or ``-``).
@@ -283,6 +353,8 @@ __all__ = [
     "describe_rows",
     "is_missing",
     "iter_texts",
+    "iter_query_documents",
+    "QUERY_SUFFIXES",
     "read_table",
     "record_writer",
     "require_columns",

@@ -117,7 +117,8 @@ class T5ForClassification(T5PreTrainedModel):
     * single-label classification and regression: one query, ``classifier(pooled)``;
     * multi-label classification: one query per label and one score per label,
       ``logit_i = classifier.weight[i] . pooled_i + classifier.bias[i]``;
-    * ``num_decoder_layers == 0``: the masked mean of the encoder output is the pooled vector.
+    * ``num_decoder_layers == 0``: the masked mean of the encoder output is the pooled vector;
+    * classification logits are divided by ``config.temperature`` (1.0 unless fitted).
 
     Build one from a pretrained T5 with :meth:`from_t5`; load a saved one with ``from_pretrained``
     (which also reads the published T5ForClassification and EncT5 formats).
@@ -277,6 +278,10 @@ class T5ForClassification(T5PreTrainedModel):
             if pooled.dim() == 3:
                 pooled = pooled[:, 0]  # (batch, d_model)
             logits = self.classifier(pooled)  # (batch, num_labels)
+        if self.config.temperature != 1.0 and self.config.problem_type != "regression":
+            # Temperature scaling lives in the forward so that every runner (pipelines, ONNX, the
+            # server) gives the calibrated probabilities; training always runs at 1.0.
+            logits = logits / self.config.temperature
 
         loss = self.loss(logits, labels) if labels is not None else None
         output = SequenceClassifierOutput(

@@ -103,9 +103,11 @@ class ClassifyBatches(_Job):
         model: a T5 classifier directory (or an ONNX export of one).
         text_column: the column of texts.
         pair_column: optional second-text column (sentence pairs).
-        threshold: multi-label models: probability to predict a label.
+        threshold: multi-label models: probability to predict a label (default: the model's saved thresholds, else 0.5).
         num_threads: torch threads in this actor.
-        **options: passed to :class:`t5cls.Classifier` (``batch_tokens``, ``max_length``, ``device``, ...).
+        **options: passed to :class:`t5cls.Classifier` (``batch_tokens``, ``max_length``, ``min_score``,
+            ``long_inputs``, ``stride``, ``aggregate``, ``device``, ...); with ``long_inputs="chunk"`` rows
+            also get ``windows``.
     """
 
     def __init__(
@@ -114,7 +116,7 @@ class ClassifyBatches(_Job):
         *,
         text_column: str = "text",
         pair_column: str | None = None,
-        threshold: float = 0.5,
+        threshold: float | None = None,
         num_threads: int | None = None,
         **options: Any,
     ):
@@ -128,8 +130,8 @@ class ClassifyBatches(_Job):
         texts: list[Any] = self._texts(batch, self.text_column)
         if self.pair_column:
             texts = list(zip(texts, self._texts(batch, self.pair_column)))
-        proba = self.classifier.predict_proba(texts)
-        return _with_columns(batch, self.classifier.records(proba, threshold=self.threshold))
+        proba, windows = self.classifier.predict_proba_windows(texts)
+        return _with_columns(batch, self.classifier.records(proba, threshold=self.threshold, windows=windows))
 
 
 class ZeroShotBatches(_Job):

@@ -22,6 +22,7 @@ LOSS_PLOT = "loss_curve.png"
 CONFUSION_PLOT = "confusion_matrix.png"
 SCATTER_PLOT = "regression_scatter.png"
 PER_LABEL_PLOT = "per_label_f1.png"
+RELIABILITY_PLOT = "reliability_diagram.png"
 
 
 def _figure(width: float, height: float) -> Any:
@@ -139,13 +140,54 @@ def plot_per_label_f1(per_label: dict[str, float], path: str | os.PathLike) -> P
     return _save(fig, Path(path))
 
 
+def plot_reliability(calibration: dict[str, Any], path: str | os.PathLike) -> Path:
+    """Reliability diagram: accuracy against confidence per bin, before and after temperature scaling.
+
+    Args:
+        calibration: the ``"calibration"`` entry of ``metrics.json`` (see
+            :func:`t5cls.temperature.calibration_report`): ``reliability`` tables and the measures.
+        path: the PNG to write.
+
+    A calibrated model's points lie on the diagonal; bars show how many inputs fall in each bin.
+    """
+    tables = calibration["reliability"]
+    bins = len(tables["before"]["count"])
+    fig = _figure(6.4, 5.2)
+    ax, counts = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1])
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfectly calibrated")
+    temperature = calibration["temperature"]
+    centres = (np.arange(bins) + 0.5) / bins
+    for name, style in (("before", "o-"), ("after", "s-")):
+        table = tables[name]
+        points = [(c, a) for c, a in zip(table["confidence"], table["accuracy"]) if c is not None]
+        if not points:
+            continue
+        measures = calibration[name]
+        what = "before scaling (T = 1)" if name == "before" else f"after scaling (T = {temperature:.3g})"
+        ax.plot(*zip(*points), style, markersize=4, label=f"{what}: ECE {measures['ece']:.3f}, NLL {measures['nll']:.3f}")
+        counts.bar(centres + (-0.25 if name == "before" else 0.25) / bins, table["count"], width=0.5 / bins, label=name)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("accuracy")
+    ax.set_title(f"Reliability ({bins} equal-width confidence bins)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", fontsize=8)
+    counts.set_xlabel("confidence (top probability)")
+    counts.set_ylabel("inputs")
+    counts.grid(axis="y", alpha=0.3)
+    return _save(fig, Path(path))
+
+
 def write_eval_plots(
     problem_type: str, metrics: dict[str, Any], y_true: Any, scores: np.ndarray, output_dir: str | os.PathLike
 ) -> list[Path]:
-    """The plots that fit the problem: confusion matrix, regression scatter or per-label F1."""
+    """The plots that fit the problem: confusion matrix (and reliability diagram), regression scatter or per-label F1."""
     output_dir = Path(output_dir)
     if problem_type == SINGLE_LABEL:
-        return [plot_confusion_matrix(metrics["confusion_matrix"], metrics["labels"], output_dir / CONFUSION_PLOT)]
+        plots = [plot_confusion_matrix(metrics["confusion_matrix"], metrics["labels"], output_dir / CONFUSION_PLOT)]
+        if metrics.get("calibration"):
+            plots.append(plot_reliability(metrics["calibration"], output_dir / RELIABILITY_PLOT))
+        return plots
     if problem_type == REGRESSION:
         return [plot_regression_scatter(y_true, scores, output_dir / SCATTER_PLOT)]
     if problem_type == MULTI_LABEL:
@@ -159,10 +201,12 @@ __all__ = [
     "CONFUSION_PLOT",
     "SCATTER_PLOT",
     "PER_LABEL_PLOT",
+    "RELIABILITY_PLOT",
     "write_json",
     "plot_loss_curve",
     "plot_confusion_matrix",
     "plot_regression_scatter",
     "plot_per_label_f1",
+    "plot_reliability",
     "write_eval_plots",
 ]

@@ -55,7 +55,7 @@ from .calibration import (
     fill_fields,
 )
 from .configuration import T5ClassificationConfig
-from .inference import DEFAULT_BATCH_TOKENS, PACKED_PADDING_COST, default_device, default_dtype
+from .inference import DEFAULT_BATCH_TOKENS, PACKED_PADDING_COST, QUANTIZATIONS, default_device, default_dtype
 from .labels import check_labels
 from .modeling import published_format
 from .packed import can_pack, packed_encoder_forward
@@ -304,6 +304,19 @@ def load_seq2seq(src: str | Path, *, device: torch.device, dtype: torch.dtype) -
     return model.to(device).eval(), tokenizer
 
 
+def _check_quantize(quantize: Any, device: Any, dtype: Any) -> str | None:
+    """``quantize`` if valid: ``None`` or ``"int8"``, the latter on CPU in fp32 only."""
+    from .errors import InputError
+
+    if quantize not in QUANTIZATIONS:
+        raise InputError(f"quantize={quantize!r} is not supported; use None or 'int8'.")
+    if quantize and device is not None and torch.device(device).type != "cpu":
+        raise InputError(f"quantize='int8' runs on CPU; got device={str(device)!r}. Use device='cpu', or drop quantize on a GPU (bf16 is its fast path).")
+    if quantize and dtype is not None and default_dtype(torch.device("cpu"), dtype) != torch.float32:
+        raise InputError(f"quantize='int8' computes activations in float32; got dtype={dtype!r}. Leave dtype unset.")
+    return quantize
+
+
 def _check_model(model: Any) -> None:
     config = getattr(model, "config", None)
     model_type = getattr(config, "model_type", None)
@@ -341,6 +354,11 @@ class LabelScorer:
             softmax restricted to each label's first token; labels must start with distinct tokens).
         device: defaults to CUDA when available, else CPU.
         dtype: defaults to bf16 on CUDA, fp32 on CPU (a loaded model keeps its dtype unless given).
+        quantize: ``None`` or ``"int8"``: CPU only; the linear layers of the encoder and decoder
+            run int8 dynamic quantisation (:func:`t5cls.export.quantize_linear_int8`: torch's
+            kernels, inside the same packed encoder and tree decoder; the vocabulary projection
+            stays fp32). A loaded model is quantised as a copy; the log-likelihoods move by up
+            to a few tenths (README: int8 scoring).
         batch_tokens: most padded encoder tokens plus decoder tree nodes per batch.
         max_length: truncate prompts to this many tokens (defaults to the tokenizer's maximum).
         show_progress_bar: show a tqdm bar over batches (only on a terminal).
@@ -372,6 +390,7 @@ class LabelScorer:
         mode: str = "full",
         device: str | torch.device | None = None,
         dtype: torch.dtype | str | None = None,
+        quantize: str | None = None,
         batch_tokens: int = DEFAULT_BATCH_TOKENS,
         max_length: int | None = None,
         show_progress_bar: bool = True,
@@ -389,7 +408,8 @@ class LabelScorer:
         self.batch_tokens = batch_tokens
         self.show_progress_bar = show_progress_bar
 
-        self.device = default_device(device)
+        self.quantize = _check_quantize(quantize, device, dtype)
+        self.device = default_device("cpu" if quantize and device is None else device)
         if self.device.type == "cpu":
             tune_malloc()  # see t5cls.allocator
         if isinstance(model, tuple) and len(model) == 2 and tokenizer is None:
@@ -407,6 +427,11 @@ class LabelScorer:
                 model = model.to(default_dtype(self.device, dtype))
             self.model = model.eval()
             self.dtype = next(self.model.parameters()).dtype
+        if quantize:
+            from .export import quantize_linear_int8
+
+            # A model this scorer loaded is its own to quantise; a model passed in is copied.
+            self.model = quantize_linear_int8(self.model, inplace=isinstance(model, (str, Path)))
         self.tokenizer = tokenizer
         tokenizer_max = getattr(tokenizer, "model_max_length", None) or 512
         self.max_length = max_length or (tokenizer_max if tokenizer_max < 100_000 else 512)
@@ -520,10 +545,21 @@ class LabelScorer:
         return encoded
 
     def _prompt_log_likelihoods(self, prompts: list[str]) -> np.ndarray:
-        if not prompts:
+        return self.log_likelihoods_from_ids(self._encode(prompts))
+
+    def log_likelihoods_from_ids(self, encoded: Sequence[Sequence[int]]) -> np.ndarray:
+        """:meth:`log_likelihoods` of prompts that are already token ids (each closed by ``</s>``).
+
+        For callers that build prompts at the token level (the Reranker's document windows); the
+        ids are used as given, not truncated. Same batching and computation as for text.
+
+        Returns:
+            ``(n, num_labels)`` float64, in input order.
+        """
+        encoded = [list(ids) for ids in encoded]
+        if not encoded:
             return np.zeros((0, len(self.labels)))
-        encoded = self._encode(prompts)
-        edge_log_probs = np.zeros((len(prompts), len(self.trie.edge_tokens)))
+        edge_log_probs = np.zeros((len(encoded), len(self.trie.edge_tokens)))
         groups = min_padding_batches(
             [len(ids) + self.trie.num_nodes for ids in encoded],
             batch_tokens=self.batch_tokens,

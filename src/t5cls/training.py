@@ -29,26 +29,31 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .errors import InputError
 from .evaluation import (
     DEFAULT_PAIR_TEMPLATE,
     DEFAULT_TEMPLATE,
     TEXT2TEXT_FILE,
     check_template,
     evaluate_texts,
+    fit_scaling,
     frame_texts,
     load_frame,
     load_predictor,
     prompts,
+    save_scaling,
     write_eval_report,
 )
 from .inputs import TextInput
-from .labels import REGRESSION, SINGLE_LABEL, check_known_labels, encode_labels, infer_problem_type, label_names, parse_labels
+from .labels import MULTI_LABEL, REGRESSION, SINGLE_LABEL, check_known_labels, encode_labels, infer_problem_type, label_names, parse_labels
 from .metrics import MAIN_METRIC
 from .reports import LOSS_PLOT, METRICS_FILE, plot_loss_curve, write_json
+from .temperature import check_fit_labels
+from .training_config import TrainingConfig
 
 logger = logging.getLogger(__name__)
 
-MODES = ("classifier", "text2text")
+# TrainingConfig.optimizer -> TrainingArguments.optim
 OPTIMIZERS = {"adafactor": "adafactor", "adamw": "adamw_torch"}
 # Adafactor at a constant-ish 1e-3 is how T5 was fine-tuned; AdamW wants a smaller step.
 DEFAULT_LEARNING_RATE = {"adafactor": 1e-3, "adamw": 1e-4}
@@ -84,31 +89,6 @@ class TrainResult:
 # --------------------------------------------------------------------------------------------
 # Checking settings and the output directory (before anything is read or written)
 # --------------------------------------------------------------------------------------------
-
-
-def _check_settings(
-    *, mode: str, optimizer: str, epochs: float, batch_size: int, learning_rate: float | None,
-    early_stopping: int | None, has_eval: bool, checkpoint_steps: int | None, max_length: int,
-) -> None:
-    if mode not in MODES:
-        raise ValueError(f"mode={mode!r} is not supported; use 'classifier' (encoder + head) or 'text2text' (label strings).")
-    if optimizer not in OPTIMIZERS:
-        raise ValueError(f"optimizer={optimizer!r} is not supported; use one of {', '.join(OPTIMIZERS)}.")
-    if not epochs or epochs <= 0:
-        raise ValueError(f"epochs={epochs!r} must be a positive number.")
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size={batch_size!r} must be a positive integer.")
-    if learning_rate is not None and learning_rate <= 0:
-        raise ValueError(f"learning_rate={learning_rate!r} must be positive.")
-    if early_stopping is not None:
-        if not isinstance(early_stopping, int) or early_stopping < 1:
-            raise ValueError(f"early_stopping={early_stopping!r} must be a patience: a positive number of evaluations.")
-        if not has_eval:
-            raise ValueError("early_stopping needs eval data to watch: pass eval=... (or --eval FILE).")
-    if checkpoint_steps is not None and (not isinstance(checkpoint_steps, int) or checkpoint_steps < 1):
-        raise ValueError(f"checkpoint_steps={checkpoint_steps!r} must be a positive integer (or None: once per epoch).")
-    if not isinstance(max_length, int) or max_length < 2:
-        raise ValueError(f"max_length={max_length!r} must be an integer >= 2 tokens.")
 
 
 def _check_output_dir(output_dir: Path, *, resume: bool, overwrite: bool) -> None:
@@ -212,6 +192,11 @@ def _load_model(
         # Master weights in fp32: bf16 autocast does the fast math, fp32 keeps small updates.
         return AutoModelForSeq2SeqLM.from_pretrained(resolve_checkpoint_dir(src), dtype=torch.float32)
     if existing is not None:
+        # Training starts from temperature 1 and no thresholds: the old ones were fitted to other weights.
+        if existing.config.temperature != 1.0 or existing.config.thresholds is not None:
+            logger.info("The classifier's temperature and thresholds are reset for training (refitted on eval data after).")
+        existing.config.temperature = 1.0
+        existing.config.thresholds = None
         return existing
     return from_t5(
         src,
@@ -363,50 +348,49 @@ def _log_callback() -> Any:
 
 
 def _training_arguments(
-    output_dir: Path, *, mode: str, optimizer: str, epochs: float, learning_rate: float, batch_size: int,
-    eval_batch_size: int | None, gradient_accumulation_steps: int, weight_decay: float, warmup_ratio: float,
-    bf16: bool, gradient_checkpointing: bool, seed: int, has_eval: bool, early_stopping: int | None,
-    checkpoint_steps: int | None, problem_type: str, show_progress_bar: bool, overrides: dict[str, Any] | None,
+    config: TrainingConfig, *, output_dir: Path, learning_rate: float, bf16: bool, has_eval: bool, problem_type: str,
+    show_progress_bar: bool,
 ) -> Any:
+    """``transformers.TrainingArguments`` for ``config``; the keywords are what the run resolved (defaults, data)."""
     import torch
     from transformers import TrainingArguments
 
-    strategy = "steps" if checkpoint_steps else "epoch"
-    if mode == "text2text":
+    strategy = "steps" if config.checkpoint_steps else "epoch"
+    if config.mode == "text2text":
         best_metric, greater = "eval_loss", False
     else:
         best_metric, greater = f"eval_{MAIN_METRIC[problem_type]}", True
     options: dict[str, Any] = dict(
         output_dir=str(output_dir / CHECKPOINTS_DIR),
-        num_train_epochs=epochs,
+        num_train_epochs=config.epochs,
         learning_rate=learning_rate,
-        per_device_train_batch_size=batch_size,
-        per_device_eval_batch_size=eval_batch_size or batch_size,
-        gradient_accumulation_steps=gradient_accumulation_steps,
-        optim=OPTIMIZERS[optimizer],
-        weight_decay=weight_decay,
-        warmup_steps=warmup_ratio,  # a float in [0, 1) is a share of the total steps
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.eval_batch_size or config.batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        optim=OPTIMIZERS[config.optimizer],
+        weight_decay=config.weight_decay,
+        warmup_steps=config.warmup_ratio,  # a float in [0, 1) is a share of the total steps
         lr_scheduler_type="linear",
         bf16=bf16,
         fp16=False,  # T5 overflows in fp16
-        activation_checkpointing=gradient_checkpointing,
-        seed=seed,
-        data_seed=seed,
+        activation_checkpointing=config.gradient_checkpointing,
+        seed=config.seed,
+        data_seed=config.seed,
         # Batches of similar length: less padding, the same data order for a given seed.
         train_sampling_strategy="group_by_length",
         eval_strategy=strategy if has_eval else "no",
         save_strategy=strategy,
-        save_steps=checkpoint_steps or 500,
-        eval_steps=checkpoint_steps,
+        save_steps=config.checkpoint_steps or 500,
+        eval_steps=config.checkpoint_steps,
         # Two, so that a run killed while writing the newest still has a complete one to resume from.
         save_total_limit=2,
-        load_best_model_at_end=early_stopping is not None,
-        metric_for_best_model=best_metric if early_stopping is not None else None,
-        greater_is_better=greater if early_stopping is not None else None,
+        load_best_model_at_end=config.early_stopping is not None,
+        metric_for_best_model=best_metric if config.early_stopping is not None else None,
+        greater_is_better=greater if config.early_stopping is not None else None,
         logging_strategy="steps",
         logging_steps=0.02,  # about 50 points on the loss curve, whatever the run length
         logging_first_step=True,
-        prediction_loss_only=mode == "text2text",  # seq2seq logits over the vocabulary would pile up
+        prediction_loss_only=config.mode == "text2text",  # seq2seq logits over the vocabulary would pile up
         report_to="none",
         disable_tqdm=not show_progress_bar,
         dataloader_num_workers=0,
@@ -416,7 +400,7 @@ def _training_arguments(
         use_cpu=not _has_accelerator(),
         ddp_find_unused_parameters=False,  # every parameter takes part in every step
     )
-    options.update(overrides or {})
+    options.update(config.training_args or {})
     return TrainingArguments(**options)
 
 
@@ -466,92 +450,46 @@ def _save_final(trainer: Any, output_dir: Path, *, tokenizer: Any, lora: bool) -
 # --------------------------------------------------------------------------------------------
 
 
+def _fits_scaling(fit_temperature: bool, *, mode: str, problem_type: str) -> bool:
+    """Whether a temperature (single-label) or thresholds (multi-label) are fitted after training."""
+    return bool(fit_temperature) and mode == "classifier" and problem_type in (SINGLE_LABEL, MULTI_LABEL)
+
+
 def train(
-    model_or_src: Any,
-    train: Any,
-    *,
+    model: Any,
+    train_data: Any,
     eval: Any = None,  # noqa: A002  (the public name users pass)
-    output_dir: str | os.PathLike,
-    text_column: str = "text",
-    text_pair_column: str | None = None,
-    label_column: str = "label",
-    problem_type: str | None = None,
-    labels: Sequence[str] | None = None,
-    label_separator: str | None = None,
-    epochs: float = 3.0,
-    learning_rate: float | None = None,
-    batch_size: int = 16,
-    eval_batch_size: int | None = None,
-    gradient_accumulation_steps: int = 1,
-    optimizer: str = "adafactor",
-    weight_decay: float = 0.0,
-    warmup_ratio: float = 0.0,
-    max_length: int = 512,
-    bf16: bool | None = None,
-    gradient_checkpointing: bool = False,
-    lora: Any = None,
-    seed: int = 42,
-    early_stopping: int | None = None,
-    checkpoint_steps: int | None = None,
-    mode: str = "classifier",
-    template: str | None = None,
-    num_decoder_layers: int = 1,
-    classifier_dropout: float = 0.0,
+    config: TrainingConfig | None = None,
+    *,
     tokenizer: Any = None,
-    resume: bool = False,
-    overwrite: bool = False,
-    keep_checkpoints: bool = False,
     callbacks: Sequence[Any] = (),
-    show_progress_bar: bool | None = None,
-    training_args: dict[str, Any] | None = None,
+    **overrides: Any,
 ) -> TrainResult:
     """Fine-tune a T5 classifier (or a text-to-text T5) on labelled data and write a report.
 
+    The settings are a :class:`t5cls.TrainingConfig`: pass one as ``config``, or its fields as
+    keyword arguments (``output_dir=..., epochs=2``), or both (keywords override the config's
+    fields). Every setting is checked before any data is read or anything is written.
+
     Args:
-        model_or_src: a T5-family checkpoint (directory, hub id or in-memory seq2seq model), which
+        model: a T5-family checkpoint (directory, hub id or in-memory seq2seq model), which
             becomes a :class:`T5ForClassification` with a new head; or an existing classifier
             (directory or object) to keep training, whose labels the data must use.
-        train: training data: a .csv/.tsv/.jsonl/.parquet path, a ``datasets.Dataset`` or a DataFrame.
+        train_data: a .csv/.tsv/.jsonl/.parquet path, a ``datasets.Dataset`` or a DataFrame.
         eval: evaluation data in the same forms; evaluated each epoch (or every ``checkpoint_steps``)
             and, at the end, through :class:`t5cls.Classifier` on the saved model.
-        output_dir: where the model, ``metrics.json``, the plots and the checkpoints go.
-        text_column, text_pair_column, label_column: column names (``text_pair_column`` for sentence
-            pairs such as premise/hypothesis).
-        problem_type: inferred when None: lists of labels (or ``label_separator``) -> multi-label,
-            non-whole numbers -> regression, else single-label classification.
-        labels: label names in id order; by default the sorted labels of ``train``.
-        label_separator: splits string labels into several (multi-label).
-        epochs, learning_rate, batch_size, eval_batch_size, gradient_accumulation_steps, weight_decay,
-            warmup_ratio: the usual; ``learning_rate`` defaults to 1e-3 (Adafactor) or 1e-4 (AdamW).
-        optimizer: ``"adafactor"`` (T5's own; little optimizer memory) or ``"adamw"``.
-        max_length: inputs are truncated to this many tokens (the ``</s>`` is kept).
-        bf16: mixed precision; by default on for CUDA GPUs that support it, off on CPU. Never fp16.
-        gradient_checkpointing: trade compute for activation memory.
-        lora: True (r=16, alpha=32 on q and v), a dict of ``peft.LoraConfig`` options, or a LoraConfig.
-            The head and queries are trained fully; the saved model is merged (adapter in ``adapter/``).
-        seed: seeds the new head, dropout and the data order.
-        early_stopping: patience, in evaluations without improvement of the main metric (accuracy,
-            micro-F1 or Pearson; eval loss for text2text); the best model is kept. Needs ``eval``.
-        checkpoint_steps: checkpoint (and evaluate) every N optimizer steps instead of every epoch.
-        mode: ``"classifier"`` (encoder + query decoder + head) or ``"text2text"`` (fine-tune the
-            seq2seq model to write the label string, evaluated with :class:`t5cls.LabelScorer`).
-        template: text2text prompt, with ``{text}`` (and ``{text_pair}``); default ``"{text}"``.
-        num_decoder_layers, classifier_dropout: classifier shape, when built from a T5 checkpoint.
-        tokenizer: needed with an in-memory model; loaded from ``model_or_src`` otherwise.
-        resume: continue from the last complete checkpoint in ``output_dir`` (a fresh start when
-            there is none); the run ends at the same step count as an uninterrupted one.
-        overwrite: replace a non-empty ``output_dir``.
-        keep_checkpoints: keep ``output_dir/checkpoints`` after a successful run.
+        config: the settings (see :class:`t5cls.TrainingConfig` for each field and its default).
+        tokenizer: needed with an in-memory model; loaded from ``model`` otherwise.
         callbacks: extra ``transformers.TrainerCallback`` objects.
-        show_progress_bar: defaults to on when stderr is a terminal.
-        training_args: extra ``transformers.TrainingArguments`` fields, overriding the above
-            (e.g. ``{"deepspeed": "ds.json"}``).
+        **overrides: fields of :class:`t5cls.TrainingConfig` (``output_dir``, ``epochs``,
+            ``learning_rate``, ``batch_size``, ``lora``, ``mode``, ``resume`` ...), replacing the
+            config's values; ``output_dir`` is required when no ``config`` is given.
 
     Returns:
         A :class:`TrainResult`.
 
     Raises:
-        ValueError: bad settings, missing columns, empty data, missing or empty labels or texts,
+        InputError: an unknown setting (naming the closest one), a bad value, missing columns, empty data, missing or empty labels or texts,
             a single class, eval labels not in the training data (all before any training).
         FileNotFoundError: a data file or checkpoint that does not exist.
         FileExistsError: ``output_dir`` is not empty and neither ``resume`` nor ``overwrite`` is set.
@@ -564,23 +502,25 @@ def train(
         >>> t5cls.Classifier("clf").predict("what a film")  # doctest: +SKIP
         'positive'
     """
+    config = TrainingConfig.from_overrides(config, overrides)
     eval_data = eval
-    output_dir = Path(output_dir)
-    _check_settings(
-        mode=mode, optimizer=optimizer, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-        early_stopping=early_stopping, has_eval=eval_data is not None, checkpoint_steps=checkpoint_steps,
-        max_length=max_length,
-    )
-    _check_output_dir(output_dir, resume=resume, overwrite=overwrite)
+    output_dir = Path(config.output_dir)
+    if config.early_stopping is not None and eval_data is None:
+        raise InputError("early_stopping needs eval data to watch: pass eval=... (or --eval FILE).")
+    _check_output_dir(output_dir, resume=config.resume, overwrite=config.overwrite)
+    text_column, text_pair_column, label_column = config.text_column, config.text_pair_column, config.label_column
+    label_separator, mode, template, max_length, seed = config.label_separator, config.mode, config.template, config.max_length, config.seed
+    lora = config.lora_options() if config.uses_lora else None
+    fit_temperature = config.fit_temperature
 
     # ---- the data: every check a user can fail happens here, before anything is written -------
     columns = [text_column, label_column] + ([text_pair_column] if text_pair_column else [])
     read = dict(columns=columns, text_column=text_column, text_pair_column=text_pair_column, label_column=label_column)
-    train_set = _read_labelled(train, name="training", **read)
-    classifier = _existing_classifier(model_or_src)
+    train_set = _read_labelled(train_data, name="training", **read)
+    classifier = _existing_classifier(model)
     problem_type, names = _label_plan(
-        train_set, existing=classifier.config if classifier is not None else None, problem_type=problem_type,
-        labels=labels, separator=label_separator, label_column=label_column,
+        train_set, existing=classifier.config if classifier is not None else None, problem_type=config.problem_type,
+        labels=config.labels, separator=label_separator, label_column=label_column,
     )
     if mode == "text2text":
         if classifier is not None:
@@ -598,41 +538,37 @@ def train(
         eval_set.parsed = parse_labels(eval_set.raw, problem_type=problem_type, separator=label_separator, source=eval_set.source)
         if problem_type != REGRESSION:
             check_known_labels(eval_set.parsed, names, source=eval_set.source)
+        if _fits_scaling(fit_temperature, mode=mode, problem_type=problem_type):
+            y_eval = encode_labels(eval_set.parsed, {name: i for i, name in enumerate(names)}, problem_type=problem_type)
+            check_fit_labels(y_eval, problem_type=problem_type, source=eval_set.source, labels=names)
 
     # ---- model, tokenizer, rows (a bad checkpoint still fails before anything is written) ------
     import torch
     from transformers import EarlyStoppingCallback, PrinterCallback, Trainer, set_seed
 
     set_seed(seed)  # the new head and queries start the same way for the same seed
-    tokenizer = _load_tokenizer(model_or_src, tokenizer)
+    tokenizer = _load_tokenizer(model, tokenizer)
     model = _load_model(
-        model_or_src, mode=mode, existing=classifier, problem_type=problem_type, labels=names,
-        num_decoder_layers=num_decoder_layers, classifier_dropout=classifier_dropout,
+        model, mode=mode, existing=classifier, problem_type=problem_type, labels=names,
+        num_decoder_layers=config.num_decoder_layers, classifier_dropout=config.classifier_dropout,
     )
     encode = dict(tokenizer=tokenizer, mode=mode, problem_type=problem_type, names=names, template=template, max_length=max_length)
     train_rows = _encode_rows(train_set, **encode)
     eval_rows = _encode_rows(eval_set, **encode) if eval_set is not None else None
 
-    if bf16 is None:
-        bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    if show_progress_bar is None:
-        show_progress_bar = sys.stderr.isatty()
+    bf16 = config.bf16 if config.bf16 is not None else torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     args = _training_arguments(
-        output_dir, mode=mode, optimizer=optimizer, epochs=epochs,
-        learning_rate=learning_rate or DEFAULT_LEARNING_RATE[optimizer], batch_size=batch_size,
-        eval_batch_size=eval_batch_size, gradient_accumulation_steps=gradient_accumulation_steps,
-        weight_decay=weight_decay, warmup_ratio=warmup_ratio, bf16=bool(bf16),
-        gradient_checkpointing=gradient_checkpointing, seed=seed, has_eval=eval_rows is not None,
-        early_stopping=early_stopping, checkpoint_steps=checkpoint_steps, problem_type=problem_type,
-        show_progress_bar=show_progress_bar, overrides=training_args,
+        config, output_dir=output_dir, learning_rate=config.learning_rate or DEFAULT_LEARNING_RATE[config.optimizer], bf16=bool(bf16),
+        has_eval=eval_rows is not None, problem_type=problem_type,
+        show_progress_bar=config.show_progress_bar if config.show_progress_bar is not None else sys.stderr.isatty(),
     )
     args.device  # noqa: B018  (sets up the process group under torchrun / accelerate launch)
     state = args.distributed_state  # one process per device under torchrun
-    checkpoint = last_checkpoint(output_dir / CHECKPOINTS_DIR) if resume else None
-    if resume and checkpoint is None:
+    checkpoint = last_checkpoint(output_dir / CHECKPOINTS_DIR) if config.resume else None
+    if config.resume and checkpoint is None:
         logger.info("resume=True but %s holds no complete checkpoint: starting from scratch.", output_dir / CHECKPOINTS_DIR)
     if state.is_main_process:
-        if overwrite and not resume and output_dir.exists():
+        if config.overwrite and not config.resume and output_dir.exists():
             shutil.rmtree(output_dir)
         output_dir.mkdir(parents=True, exist_ok=True)
     state.wait_for_everyone()
@@ -641,14 +577,14 @@ def train(
         from peft import get_peft_model
 
         model = get_peft_model(model, _lora_config(lora, mode=mode, model=model))
-        if gradient_checkpointing:
+        if config.gradient_checkpointing:
             model.enable_input_require_grads()  # frozen embeddings: checkpointed blocks still need a grad path
 
     from .metrics import trainer_metrics
 
     extra_callbacks = list(callbacks)
-    if early_stopping is not None:
-        extra_callbacks.append(EarlyStoppingCallback(early_stopping_patience=early_stopping))
+    if config.early_stopping is not None:
+        extra_callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.early_stopping))
     trainer = Trainer(
         model=model,
         args=args,
@@ -684,6 +620,11 @@ def train(
             # The final numbers come from the saved directory through the user-facing predictor:
             # what is reported is what Classifier(output_dir) does.
             predictor = load_predictor(output_dir, max_length=max_length)
+            if _fits_scaling(fit_temperature, mode=mode, problem_type=problem_type):
+                y_eval = encode_labels(eval_set.parsed, {name: i for i, name in enumerate(names)}, problem_type=problem_type)
+                fitted = fit_scaling(predictor, eval_set.texts, y_eval, source=eval_set.source)
+                save_scaling(output_dir, fitted)
+                logger.info("Fitted on %s: %s", eval_set.source, {k: v for k, v in fitted.items() if k in ("temperature", "thresholds")})
             metrics, y_true, scores = evaluate_texts(
                 predictor, eval_set.texts, eval_set.raw, label_separator=label_separator, source=eval_set.source
             )
@@ -696,21 +637,22 @@ def train(
                 "data": train_set.source,
                 "examples": len(train_rows),
                 "global_step": trainer.state.global_step,
-                "epochs": epochs,
+                "epochs": config.epochs,
                 "train_loss": outcome.training_loss,
                 "seconds": round(seconds, 2),
                 "resumed_from_step": resumed_from,
                 "settings": {
-                    "optimizer": optimizer,
+                    "optimizer": config.optimizer,
                     "learning_rate": args.learning_rate,
-                    "batch_size": batch_size,
-                    "gradient_accumulation_steps": gradient_accumulation_steps,
+                    "batch_size": config.batch_size,
+                    "gradient_accumulation_steps": config.gradient_accumulation_steps,
                     "world_size": args.world_size,
                     "bf16": bool(bf16),
                     "lora": bool(lora),
                     "max_length": max_length,
                     "seed": seed,
-                    "early_stopping": early_stopping,
+                    "early_stopping": config.early_stopping,
+                    "fit_temperature": _fits_scaling(fit_temperature, mode=mode, problem_type=problem_type) and eval_set is not None,
                 },
             },
             "eval": metrics,
@@ -719,7 +661,7 @@ def train(
             "plots": plots,
         }
         write_json(report, output_dir / METRICS_FILE)
-        if not keep_checkpoints:
+        if not config.keep_checkpoints:
             shutil.rmtree(output_dir / CHECKPOINTS_DIR, ignore_errors=True)
     state.wait_for_everyone()
     return TrainResult(
@@ -733,4 +675,4 @@ def train(
     )
 
 
-__all__ = ["train", "TrainResult", "last_checkpoint", "MODES", "OPTIMIZERS", "CHECKPOINTS_DIR"]
+__all__ = ["train", "TrainResult", "TrainingConfig", "last_checkpoint", "OPTIMIZERS", "CHECKPOINTS_DIR"]

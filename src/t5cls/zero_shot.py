@@ -10,6 +10,7 @@ once, sorted by length and packed into batches by a token budget, instead of one
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,10 +20,14 @@ import numpy as np
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel
 
+from .configuration import T5ClassificationConfig
+from .errors import InputError
 from .inference import DEFAULT_BATCH_TOKENS, Classifier, default_device, default_dtype
 from .inputs import as_text_list
 from .labels import check_labels
 from .modeling import T5ForClassification, published_format
+from .temperature import check_min_score
+from .windows import aggregate_windows, check_aggregate, check_long_inputs, check_window
 
 DEFAULT_TEMPLATE = "This example is {}."
 
@@ -131,6 +136,14 @@ def load_nli_model(src: str | Path, *, dtype: torch.dtype | None = None) -> tupl
     return model.eval(), tokenizer
 
 
+def _t5cls_directory(path: Path) -> bool:
+    """A saved T5ForClassification (or its ONNX export): the directories :class:`Classifier` loads itself."""
+    config = path / "config.json"
+    if not config.is_file():
+        return False
+    return json.loads(config.read_text()).get("model_type") == T5ClassificationConfig.model_type or published_format(path) is not None
+
+
 class ZeroShotClassifier:
     """Zero-shot classification with an NLI model: scores of "text entails template(label)".
 
@@ -139,7 +152,12 @@ class ZeroShotClassifier:
     multi-label (and any call with one label), per label a softmax over [contradiction,
     entailment]. The entailment and contradiction ids come from the model's ``label2id``
     (labels starting with "entail" / "contradict", any case); no index is assumed. A pair longer
-    than ``max_length`` is truncated by the tokenizer, the longer text (the premise) first.
+    than ``max_length`` has its premise truncated (``truncation="only_first"``, as the pipeline
+    does; the hypothesis stays whole), or, with ``long_inputs="chunk"``, its premise read in
+    overlapping windows, each paired with the whole hypothesis: a window's label scores are
+    computed as above and the text's are their mean (``aggregate="mean"``) or per-label max
+    (``"max"``, renormalised to sum to 1 when single-label). All labels of a text share its
+    windows (sized for its longest hypothesis).
 
     Args:
         model: an NLI model directory or hub id (a t5cls classifier, the published
@@ -148,8 +166,18 @@ class ZeroShotClassifier:
         tokenizer: the tokenizer, when ``model`` is an object (loaded from ``model`` otherwise).
         device: defaults to CUDA when available, else CPU.
         dtype: defaults to bf16 on CUDA, fp32 on CPU.
+        quantize: ``None`` or ``"int8"``: run the NLI model through :class:`t5cls.Classifier`'s
+            ONNX Runtime int8 path (CPU). A t5cls directory with ``model_int8.onnx`` (from
+            ``t5cls export --int8``) is used as it is; any other model is exported once, at start.
         max_length: most tokens per (premise, hypothesis) pair (defaults to the tokenizer's maximum).
         batch_tokens: most padded tokens per batch.
+        long_inputs: ``"truncate"`` (default) or ``"chunk"`` (windows of the premise); per call too.
+        stride: with ``"chunk"``, tokens of overlap between consecutive windows (smaller than
+            ``max_length``); default a quarter of the window.
+        aggregate: with ``"chunk"``, ``"mean"`` or ``"max"`` over the windows' label scores.
+
+    ``model`` may also be a :class:`t5cls.Classifier` over an NLI model: its batching and backend
+    (torch or ONNX, fp32 or int8) are shared, not copied.
 
     Raises:
         ValueError: the model has no entailment label, or no tokenizer was given with a model object.
@@ -167,16 +195,28 @@ class ZeroShotClassifier:
         *,
         device: str | torch.device | None = None,
         dtype: torch.dtype | str | None = None,
+        quantize: str | None = None,
         max_length: int | None = None,
         batch_tokens: int = DEFAULT_BATCH_TOKENS,
+        long_inputs: str = "truncate",
+        stride: int | None = None,
+        aggregate: str = "mean",
     ):
-        if isinstance(model, (str, Path)):
+        check_long_inputs(long_inputs)
+        check_aggregate(aggregate)
+        classifier: Classifier | None = model if isinstance(model, Classifier) else None
+        if classifier is None and quantize and isinstance(model, (str, Path)) and _t5cls_directory(Path(model)):
+            # Classifier's own int8 path: an export's model_int8.onnx, else export (and quantise) once.
+            classifier = Classifier(model, tokenizer, device=device, quantize=quantize, max_length=max_length, batch_tokens=batch_tokens)
+        elif classifier is None and isinstance(model, (str, Path)):
             # Loaded in the dtype it will run in; Classifier moves it to the device.
-            model, loaded_tokenizer = load_nli_model(model, dtype=default_dtype(default_device(device), dtype))
+            run_dtype = torch.float32 if quantize else default_dtype(default_device(device), dtype)
+            model, loaded_tokenizer = load_nli_model(model, dtype=run_dtype)
             tokenizer = tokenizer or loaded_tokenizer
-        elif tokenizer is None:
+        elif classifier is None and tokenizer is None:
             raise ValueError("Pass the tokenizer with the model: ZeroShotClassifier(model, tokenizer).")
-        label2id = dict(model.config.label2id or {})
+        config = classifier.config if classifier is not None else model.config
+        label2id = dict(config.label2id or {})
         self.entailment_id = find_label_id(label2id, "entail")
         if self.entailment_id is None:
             raise ValueError(
@@ -189,11 +229,21 @@ class ZeroShotClassifier:
             # Two-way NLI ("entailment" / "not_entailment"): the other label is the "no".
             self.contradiction_id = 1 - self.entailment_id
         # Tokenising, length-sorted token-budget batching and input order: the one shared path.
-        self.classifier = Classifier(
-            model, tokenizer, device=device, dtype=dtype, max_length=max_length, batch_tokens=batch_tokens
-        )
-        self.model = self.classifier.model
-        self.tokenizer = tokenizer
+        if classifier is None:
+            classifier = Classifier(
+                model, tokenizer, device=device, dtype=None if quantize else dtype, quantize=quantize,
+                max_length=max_length, batch_tokens=batch_tokens,
+            )  # fmt: skip
+        self.classifier = classifier
+        self.config = config
+        self.model = classifier.model  # None on the ONNX backend
+        self.tokenizer = classifier.tokenizer
+        self.quantize = classifier.quantize
+        if stride is not None:
+            check_window(classifier.max_length, stride)
+        self.long_inputs = long_inputs
+        self.stride = stride
+        self.aggregate = aggregate
 
     def __call__(
         self,
@@ -204,6 +254,10 @@ class ZeroShotClassifier:
         multi_label: bool = False,
         threshold: float | None = None,
         preset: str | ZeroShotPreset | None = None,
+        min_score: float | None = None,
+        long_inputs: str | None = None,
+        stride: int | None = None,
+        aggregate: str | None = None,
     ) -> dict[str, Any] | list[dict[str, Any]]:
         """Classify ``texts`` among ``candidate_labels``.
 
@@ -218,11 +272,14 @@ class ZeroShotClassifier:
             threshold: when the best score is below it, ``"label"`` is ``None`` ("none of these").
             preset: ``"topic"``, ``"intent"``, ``"boolean-qa"``, ``"sentiment"`` (see ``PRESETS``) or
                 a :class:`ZeroShotPreset`.
+            min_score: the same as ``threshold`` (the name :class:`t5cls.Classifier` uses); give one.
+            long_inputs, stride, aggregate: this call's long-input handling (default: the classifier's).
 
         Returns:
             Per text a dict, as transformers' pipeline returns it, plus the decision:
             ``{"sequence": text, "labels": [...], "scores": [...], "label": best or None}`` with
-            labels sorted by score, best first. One dict for one text, else a list.
+            labels sorted by score, best first, and ``"windows"`` (how many) when chunking. One
+            dict for one text, else a list.
 
         Raises:
             ValueError: no labels, an empty or repeated label, a template without ``{}``, a
@@ -233,7 +290,17 @@ class ZeroShotClassifier:
         template = preset.hypothesis_template if hypothesis_template is None else hypothesis_template
         check_template(template)
         if threshold is not None and not 0.0 <= threshold <= 1.0:
-            raise ValueError(f"threshold={threshold} must be between 0 and 1 (or None for no threshold).")
+            raise InputError(f"threshold={threshold} must be between 0 and 1 (or None for no threshold).")
+        min_score = check_min_score(min_score)
+        if min_score is not None:
+            if threshold is not None and threshold != min_score:
+                raise InputError(f"threshold={threshold} and min_score={min_score} are the same setting; give one.")
+            threshold = min_score
+        long_inputs = self.long_inputs if long_inputs is None else check_long_inputs(long_inputs)
+        aggregate = self.aggregate if aggregate is None else check_aggregate(aggregate)
+        stride = self.stride if stride is None else stride
+        if stride is not None:
+            check_window(self.classifier.max_length, stride)
         items, single = as_text_list(texts, allow_pairs=preset.premise_template is not None)
         if preset.premise_template is not None and any(isinstance(item, str) for item in items):
             raise TypeError(f"The {preset.name!r} preset takes (passage, question) pairs, not single strings.")
@@ -241,24 +308,32 @@ class ZeroShotClassifier:
 
         premises = [preset.premise(item) for item in items]
         pairs = [(premise, template.format(label)) for premise, labels in zip(premises, label_sets) for label in labels]
-        logits = torch.from_numpy(self.logits(pairs))  # (pairs, num_nli_labels)
+        chunk = long_inputs == "chunk"
+        if chunk:
+            logits, windows = self._window_logits(pairs, label_sets, template=template, stride=stride)
+        else:
+            logits, windows = torch.from_numpy(self.logits(pairs)), [1] * len(items)  # (pairs, num_nli_labels)
 
         results = []
         start = 0
-        for item, labels in zip(items, label_sets):
-            rows = logits[start : start + len(labels)]  # (labels, num_nli_labels)
-            start += len(labels)
-            scores = self._scores(rows, multi_label=multi_label or len(labels) == 1)
+        for item, labels, count in zip(items, label_sets, windows):
+            rows = logits[start : start + len(labels) * count]  # (labels * windows, num_nli_labels), label-major
+            start += len(labels) * count
+            by_window = rows.reshape(len(labels), count, -1).transpose(0, 1)  # (windows, labels, num_nli_labels)
+            one_each = multi_label or len(labels) == 1
+            window_scores = np.stack([self._scores(w, multi_label=one_each) for w in by_window])  # (windows, labels)
+            scores = aggregate_windows(window_scores, [count], how=aggregate, renormalize=not one_each)[0]
             order = sorted(range(len(labels)), key=lambda j: -scores[j])
             best = float(scores[order[0]])
-            results.append(
-                {
-                    "sequence": item,
-                    "labels": [labels[j] for j in order],
-                    "scores": [float(scores[j]) for j in order],
-                    "label": labels[order[0]] if threshold is None or best >= threshold else None,
-                }
-            )
+            result = {
+                "sequence": item,
+                "labels": [labels[j] for j in order],
+                "scores": [float(scores[j]) for j in order],
+                "label": labels[order[0]] if threshold is None or best >= threshold else None,
+            }
+            if chunk:
+                result["windows"] = count
+            results.append(result)
         return results[0] if single else results
 
     @staticmethod
@@ -269,25 +344,50 @@ class ZeroShotClassifier:
             results: what :meth:`__call__` returned for a list of texts.
             flat: one column per label (``label``, ``score`` of the best label, ``score_<label>``), as
                 the CLI's CSV/TSV output; otherwise ``labels`` and ``scores`` (best first) and
-                ``label``, as its JSON lines.
+                ``label``, as its JSON lines; both with ``windows`` when the call chunked long texts.
         """
         if flat:
             return [
-                {"label": r["label"], "score": r["scores"][0]} | {f"score_{label}": score for label, score in zip(r["labels"], r["scores"])}
+                {"label": r["label"], "score": r["scores"][0]}
+                | ({"windows": r["windows"]} if "windows" in r else {})
+                | {f"score_{label}": score for label, score in zip(r["labels"], r["scores"])}
                 for r in results
             ]
-        return [{"labels": r["labels"], "scores": r["scores"], "label": r["label"]} for r in results]
+        return [{key: value for key, value in r.items() if key != "sequence"} for r in results]
+
+    def _window_logits(
+        self, pairs: list[tuple[str, str]], label_sets: list[list[str]], *, template: str, stride: int | None
+    ) -> tuple[torch.Tensor, list[int]]:
+        """NLI logits of every (premise window, hypothesis) pair, label-major per text, and windows per text.
+
+        A text's windows are the same for all its labels: sized for the longest of its hypotheses.
+        """
+        clf = self.classifier
+        specials = self.tokenizer.num_special_tokens_to_add(pair=True)
+        hypotheses = sorted({template.format(label) for labels in label_sets for label in labels})
+        lengths = dict(zip(hypotheses, (len(ids) for ids in self.tokenizer(hypotheses, add_special_tokens=False)["input_ids"])))
+        sizes = []
+        for labels in label_sets:
+            size = clf.max_length - specials - max(lengths[template.format(label)] for label in labels)
+            sizes.extend([size] * len(labels))
+        rows, _, per_pair = clf.encode(pairs, chunk=True, stride=stride, window_sizes=sizes)
+        windows, start = [], 0
+        for labels in label_sets:
+            windows.append(per_pair[start])  # the same for every label of the text
+            start += len(labels)
+        return torch.from_numpy(clf.logits_from_ids(rows)), windows
 
     def logits(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
         """NLI logits ``(n, num_nli_labels)`` of (premise, hypothesis) pairs, in input order."""
-        return self.classifier.logits(list(pairs))
+        # Only the premise is cut, never the hypothesis, as transformers' zero-shot pipeline does.
+        return self.classifier.logits(list(pairs), truncation="only_first")
 
     def _scores(self, rows: torch.Tensor, *, multi_label: bool) -> np.ndarray:
         """Label scores from one text's NLI logits ``rows`` (labels, num_nli_labels)."""
         if not multi_label:
             return torch.softmax(rows[:, self.entailment_id], dim=0).numpy()
         if self.contradiction_id is None:
-            labels = dict(self.model.config.label2id)
+            labels = dict(self.config.label2id)
             raise ValueError(
                 f"Multi-label scores (and calls with one label) need a contradiction label, and the model's labels "
                 f"{labels} have none; pass two or more labels with multi_label=False, or name the model's labels."

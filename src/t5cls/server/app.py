@@ -3,7 +3,8 @@
 :func:`create_app` reads what the model directory holds and builds a FastAPI app whose lifespan
 loads the model once. Endpoints (OpenAPI docs at ``/docs``):
 
-- ``POST /v1/classify`` ``{"inputs": str | [str | [text, text_pair], ...], "top_k"?}`` (a T5 classifier)
+- ``POST /v1/classify`` ``{"inputs": str | [str | [text, text_pair], ...], "top_k"?, "min_score"?, "threshold"?,
+  "long_inputs"?, "stride"?, "aggregate"?}`` (a T5 classifier)
 - ``POST /v1/zero-shot`` ``{"inputs", "candidate_labels", "hypothesis_template"?, "multi_label"?}``
   (a classifier with an ``entail*`` label, i.e. an NLI model)
 - ``POST /v1/score`` ``{"inputs", "labels", "template"?}`` (a seq2seq T5: exact label probabilities)
@@ -174,6 +175,17 @@ class ClassifyRequest(_Body):
 
     inputs: Texts = Field(description="A text, or an array of texts or [text, text_pair] pairs.", examples=[["a gripping film"]])
     top_k: int | None = Field(None, ge=1, description="Return the k most likely labels per input (default: all).")
+    min_score: float | None = Field(
+        None, description='Single-label models: below this top probability the input\'s entry in "labels" is null ("none of these").'
+    )
+    threshold: float | None = Field(
+        None, description="Multi-label models: predict labels at or above this probability (default: the model's saved per-label thresholds, else 0.5)."
+    )
+    long_inputs: Literal["truncate", "chunk"] = Field(
+        "truncate", description="Inputs longer than the model's max_length: cut them, or read the text in overlapping windows."
+    )
+    stride: int | None = Field(None, ge=0, description="With chunk: tokens of overlap between windows (default: a quarter of the window).")
+    aggregate: Literal["mean", "max"] = Field("mean", description="With chunk: average the windows' probabilities, or take each label's largest.")
 
 
 class ZeroShotRequest(_Body):
@@ -184,6 +196,11 @@ class ZeroShotRequest(_Body):
     hypothesis_template: str = Field("This example is {}.", description="Hypothesis; {} is replaced by each label.")
     multi_label: bool = Field(False, description="Score labels independently instead of one softmax across them.")
     threshold: float | None = Field(None, ge=0.0, le=1.0, description='Below this best score, "label" is null.')
+    long_inputs: Literal["truncate", "chunk"] = Field(
+        "truncate", description="Premises longer than max_length (with the hypothesis): cut them, or read them in overlapping windows."
+    )
+    stride: int | None = Field(None, ge=0, description="With chunk: tokens of overlap between windows (default: a quarter of the window).")
+    aggregate: Literal["mean", "max"] = Field("mean", description="With chunk: average the windows' scores, or take each label's largest.")
 
 
 class ScoreRequest(_Body):
@@ -201,6 +218,11 @@ class LabelScore(BaseModel):
 
 class ClassifyResponse(BaseModel):
     results: list[list[LabelScore]] = Field(description="Per input, labels sorted by score (probability), best first.")
+    labels: list[str | None | list[str]] = Field(
+        description="Per input, the decision: the label (null under min_score); multi-label: the labels at or above their threshold; "
+        "regression: null."
+    )
+    windows: list[int] | None = Field(None, description="With long_inputs=chunk: how many windows each input was read in.")
 
 
 class ZeroShotResult(BaseModel):
@@ -208,6 +230,7 @@ class ZeroShotResult(BaseModel):
     labels: list[str] = Field(description="Candidate labels sorted by score, best first.")
     scores: list[float]
     label: str | None = Field(description="The best label; null when its score is under the threshold.")
+    windows: int | None = Field(None, description="With long_inputs=chunk: how many windows the premise was read in.")
 
 
 class ZeroShotResponse(BaseModel):
@@ -280,7 +303,12 @@ class _Service:
             from ..inference import Classifier
 
             self.classifier = Classifier(self.info.path, device=s.device, dtype=s.dtype, batch_tokens=s.max_batch_tokens)
-            self._add_batcher("classify", lambda items, key: list(self.classifier.predict_proba(items)))
+            def classify(items: list[Any], key: Hashable) -> list[Any]:
+                _, long_inputs, stride, aggregate = key
+                proba, windows = self.classifier.predict_proba_windows(items, long_inputs=long_inputs, stride=stride, aggregate=aggregate)
+                return list(zip(proba, windows or [None] * len(proba)))
+
+            self._add_batcher("classify", classify)
             tokenizer, model = self.classifier.tokenizer, self.classifier.model
             self.max_length = int(self.classifier.max_length)
             if self.info.nli:
@@ -304,11 +332,12 @@ class _Service:
         )
 
         def run(items: list[tuple[str, tuple[str, ...]]], key: Hashable) -> list[Any]:
-            template, multi_label, threshold = key
+            template, multi_label, threshold, long_inputs, stride, aggregate = key
             # One label list per text, so requests with different candidate labels share a call.
             return self.zero_shot(
                 [text for text, _ in items], [list(labels) for _, labels in items],
                 hypothesis_template=template, multi_label=multi_label, threshold=threshold,
+                long_inputs=long_inputs, stride=stride, aggregate=aggregate,
             )
 
         self._add_batcher("zero-shot", run)
@@ -619,10 +648,28 @@ def create_app(
         @app.post("/v1/classify", response_model=ClassifyResponse, summary="Classify texts (or text pairs)")
         async def classify(body: ClassifyRequest, request: Request) -> dict[str, Any]:
             service, items = _accept(request, body.inputs)
-            key = "pairs" if isinstance(items[0], tuple) else "texts"  # a call takes one kind
-            rows = await service.run("classify", items, key=key)
-            labels = service.classifier.labels
-            return {"results": [_ranked(row, labels, body.top_k) for row in rows]}
+            classifier = service.classifier
+            try:  # settings the model cannot take fail before the batch
+                classifier.long_input_settings(body.long_inputs, body.stride, body.aggregate)
+                if body.min_score is not None or classifier.problem_type != "regression":
+                    classifier.labels_from_proba(np.zeros((0, len(classifier.labels))), threshold=body.threshold, min_score=body.min_score)
+            except ValueError as exc:
+                raise HTTPException(422, str(exc)) from exc
+            chunk = body.long_inputs == "chunk"
+            # A call takes one kind of input and one long-input setting.
+            key = ("pairs" if isinstance(items[0], tuple) else "texts", body.long_inputs, body.stride, body.aggregate)
+            # Chunked inputs are read whole: their estimated cost is not capped at max_length.
+            costs = [math.ceil(_chars(item) / service.chars_per_token) + 1 for item in items] if chunk else None
+            answers = await service.run("classify", items, key=key, costs=costs)
+            proba = np.stack([row for row, _ in answers])
+            labels = classifier.labels
+            decided = [None] * len(items) if classifier.problem_type == "regression" else (
+                classifier.labels_from_proba(proba, threshold=body.threshold, min_score=body.min_score)
+            )
+            answer = {"results": [_ranked(row, labels, body.top_k) for row in proba], "labels": decided}
+            if chunk:
+                answer["windows"] = [int(count) for _, count in answers]
+            return answer
 
     if info.kind == "classifier" and info.nli:
         endpoints.append("POST /v1/zero-shot")
@@ -631,7 +678,11 @@ def create_app(
         async def zero_shot(body: ZeroShotRequest, request: Request) -> dict[str, Any]:
             service, items = _accept(request, body.inputs, labels=body.candidate_labels, labels_field="candidate_labels")
             labels = tuple(body.candidate_labels)
-            key = (body.hypothesis_template, body.multi_label, body.threshold)
+            key = (body.hypothesis_template, body.multi_label, body.threshold, body.long_inputs, body.stride, body.aggregate)
+            try:
+                service.classifier.long_input_settings(body.long_inputs, body.stride, body.aggregate)
+            except ValueError as exc:
+                raise HTTPException(422, str(exc)) from exc
             # An item is one text with its labels: it costs one NLI row per label.
             costs = service.token_costs(items, rows=len(labels))
             return {"results": await service.run("zero-shot", [(t, labels) for t in items], key=key, costs=costs)}
