@@ -267,10 +267,11 @@ def test_batches_classes_give_the_cli_columns(multi_label_and_regression_dirs, t
     table = t5ray.ClassifyBatches(str(regression))(batch)
     np.testing.assert_allclose(table.column("value").to_numpy(), t5cls.Classifier(regression).predict(texts), atol=1e-5)
 
-    # Zero-shot with each row's labels from a column (a list, or a comma-separated string).
-    per_row = [["cats", "dogs"] if i % 2 else "red, green, blue" for i in range(len(batch))]
-    table = t5ray.ZeroShotBatches(str(tiny_nli_dir), labels_column="options", threshold=0.9)(batch.assign(options=per_row))
+    # Zero-shot with each row's labels from a column: lists (as Parquet holds them), or comma-separated strings (CSV).
     label_lists = [["cats", "dogs"] if i % 2 else ["red", "green", "blue"] for i in range(len(batch))]
     expected = t5cls.ZeroShotClassifier(tiny_nli_dir)(texts, label_lists, threshold=0.9)
-    assert table.column("labels").to_pylist() == [r["labels"] for r in expected]
-    assert table.column("label").to_pylist() == [r["label"] for r in expected]
+    job = t5ray.ZeroShotBatches(str(tiny_nli_dir), labels_column="options", threshold=0.9)
+    for column in (label_lists, [", ".join(labels) for labels in label_lists]):
+        table = job(batch.assign(options=column))
+        assert table.column("labels").to_pylist() == [r["labels"] for r in expected]
+        assert table.column("label").to_pylist() == [r["label"] for r in expected]
