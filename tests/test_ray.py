@@ -54,7 +54,10 @@ def frame() -> pd.DataFrame:
     base = sample_texts(64)
     # Distinct texts of varied length; ids that are not the row numbers, so a mix-up shows.
     texts = [f"{base[i % len(base)]} {' '.join(['again'] * (i % 7))} #{i}".strip() for i in range(N_ROWS)]
-    return pd.DataFrame({"id": [f"doc-{i * 7 % N_ROWS:05d}" for i in range(N_ROWS)], "text": texts})
+    # Rerank's columns: a query and its documents (a list) per row.
+    queries = [f"what about {base[i % len(base)].split()[0]}" for i in range(N_ROWS)]
+    documents = [[texts[i], texts[(i + 1) % N_ROWS], base[(i * 3) % len(base)]] for i in range(N_ROWS)]
+    return pd.DataFrame({"id": [f"doc-{i * 7 % N_ROWS:05d}" for i in range(N_ROWS)], "text": texts, "query": queries, "documents": documents})
 
 
 @pytest.fixture(scope="module")
@@ -79,13 +82,15 @@ def _by_id(out: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def pipeline(cluster, parquet_file, frame, tiny_classifier_dir, tiny_nli_dir, tiny_t5_dir) -> pd.DataFrame:
-    """classify -> zero-shot -> score as three steps of one Dataset: one run, three actor pools side by side."""
+    """classify -> zero-shot -> score -> rerank as steps of one Dataset: one run, four actor pools side by side."""
     dataset = ray.data.read_parquet(str(parquet_file))
-    dataset = t5ray.predict(dataset, tiny_classifier_dir, task="classify", num_cpus=0.5, batch_size=400)
+    dataset = t5ray.predict(dataset, tiny_classifier_dir, task="classify", num_cpus=0.25, batch_size=400)
     dataset = dataset.rename_columns({"label": "classify_label", "score": "classify_score"})
-    dataset = t5ray.predict(dataset, tiny_nli_dir, task="zero-shot", num_cpus=0.5, candidate_labels=ZERO_SHOT_LABELS, hypothesis_template="It is {}.")
+    dataset = t5ray.predict(dataset, tiny_nli_dir, task="zero-shot", num_cpus=0.25, candidate_labels=ZERO_SHOT_LABELS, hypothesis_template="It is {}.")
     dataset = dataset.rename_columns({"label": "zero_shot_label"})
-    dataset = t5ray.predict(dataset, tiny_t5_dir, task="score", num_cpus=0.5, labels="positive,negative", template=SCORE_TEMPLATE, batch_size=500)
+    dataset = t5ray.predict(dataset, tiny_t5_dir, task="score", num_cpus=0.25, labels="positive,negative", template=SCORE_TEMPLATE, batch_size=500)
+    dataset = dataset.rename_columns({"label": "score_label"})
+    dataset = t5ray.predict(dataset, tiny_t5_dir, task="rerank", num_cpus=0.25, top_n=2, return_documents=True, batch_size=500)
     return _by_id(dataset.to_pandas(), frame)
 
 
@@ -99,7 +104,7 @@ def test_classify_equals_classifier(pipeline, frame, tiny_classifier_dir):
     np.testing.assert_allclose(_floats(pipeline, [f"proba_{label}" for label in LABELS]), proba, atol=1e-5)
     assert pipeline["classify_label"].tolist() == clf.labels_from_proba(proba)
     np.testing.assert_allclose(_floats(pipeline, ["classify_score"])[:, 0], proba.max(axis=1), atol=1e-5)
-    assert list(pipeline.columns[:7]) == ["id", "text", "classify_label", "classify_score", *[f"proba_{label}" for label in LABELS]]
+    assert list(pipeline.columns[:8]) == ["id", "text", "query", "documents", "classify_label", "classify_score", *[f"proba_{label}" for label in LABELS]]
 
 
 def test_zero_shot_equals_zero_shot_classifier(pipeline, frame, tiny_nli_dir):
@@ -113,8 +118,15 @@ def test_score_equals_label_scorer(pipeline, frame, tiny_t5_dir):
     scorer = t5cls.LabelScorer(tiny_t5_dir, labels=["positive", "negative"], template=SCORE_TEMPLATE)
     proba = scorer.predict_proba(frame["text"].tolist())
     np.testing.assert_allclose(_floats(pipeline, ["p_positive", "p_negative"]), proba, atol=1e-5)
-    assert pipeline["label"].tolist() == [scorer.labels[j] for j in proba.argmax(axis=1)]
+    assert pipeline["score_label"].tolist() == [scorer.labels[j] for j in proba.argmax(axis=1)]
     np.testing.assert_allclose(_floats(pipeline, ["entropy"])[:, 0], [r["entropy"] for r in scorer.records(proba)], atol=1e-5)
+
+
+def test_rerank_equals_reranker(pipeline, frame, tiny_t5_dir):
+    expected = t5cls.Reranker(tiny_t5_dir).rank(frame["query"].tolist(), frame["documents"].tolist(), top_n=2, return_documents=True)
+    got = [list(results) for results in pipeline["results"]]
+    assert [[(r["index"], r["document"]) for r in results] for results in got] == [[(r["index"], r["document"]) for r in results] for results in expected]
+    np.testing.assert_allclose([[r["score"] for r in results] for results in got], [[r["score"] for r in results] for results in expected], atol=1e-5)
 
 
 def _free_port() -> int:
@@ -127,6 +139,7 @@ def test_cli_predict_on_ray_matches_the_cli_without_it(cluster, frame, tiny_clas
     folder = tmp_path / "in"
     folder.mkdir()
     # Two formats in one folder, read with the CLI's rules: a CSV with quotes, a JSONL.
+    frame = frame[["id", "text"]]
     frame.iloc[:300].assign(text=lambda f: f["text"] + ', "quoted"').to_csv(folder / "a.csv", index=False)
     frame.iloc[300:500].to_json(folder / "b.jsonl", orient="records", lines=True)
     out_dir = tmp_path / "out"

@@ -34,7 +34,7 @@ def _split_labels(value: str | None) -> list[str] | None:
     return [part.strip() for part in value.split(",")]
 
 
-# --- Ray (--ray on predict, score, zero-shot) ------------------------------------------------
+# --- Ray (--ray on predict, score, zero-shot, rerank) ------------------------------------------------
 
 
 def _add_ray_options(p: argparse.ArgumentParser) -> None:
@@ -51,7 +51,7 @@ def _add_ray_options(p: argparse.ArgumentParser) -> None:
     group.add_argument("--output-format", choices=["parquet", "jsonl"], default="parquet", help="shard format (default parquet)")
 
 
-def _run_on_ray(args: argparse.Namespace, task: str, *, columns: Sequence[str | None], **options) -> int:
+def _run_on_ray(args: argparse.Namespace, task: str, *, columns: Sequence[str | None] = (), **options) -> int:
     """Read INPUT, run ``task`` on a Ray cluster and write shards to --output; the Ray half of a command."""
     from .errors import InputError
 
@@ -66,7 +66,11 @@ def _run_on_ray(args: argparse.Namespace, task: str, *, columns: Sequence[str | 
     files = t5cls_ray.input_files(args.input)
     started = t5cls_ray.connect(args.address, logging_level=logging.INFO if args.verbose else logging.WARNING)
     try:
-        dataset = t5cls_ray.read_inputs(files, columns=columns)
+        if task == "rerank":  # read as `t5cls rerank` reads: a query and its documents per row
+            names = {name: options[name] for name in ("query_column", "documents_column")}
+            dataset = t5cls_ray.read_query_documents(files, document_column=options.pop("document_column"), **names)
+        else:
+            dataset = t5cls_ray.read_inputs(files, columns=columns)
         result = t5cls_ray.predict(
             dataset, args.model, task=task, concurrency=args.concurrency, num_cpus=args.num_cpus, num_gpus=args.num_gpus, **options
         )
@@ -540,6 +544,7 @@ def _add_rerank(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-tokens", type=int, default=DEFAULT_BATCH_TOKENS, help="tokens per batch")
     p.add_argument("--device", help="e.g. cpu or cuda (default: cuda when available)")
     p.add_argument("--dtype", help="e.g. float32 or bfloat16 (default: bf16 on CUDA, fp32 on CPU)")
+    _add_ray_options(p)
 
 
 def _run_rerank(args: argparse.Namespace) -> int:
@@ -553,6 +558,18 @@ def _run_rerank(args: argparse.Namespace) -> int:
     # Argument and input mistakes fail before the model loads.
     check_top_n(args.top_n)
     check_rerank_template(args.template)
+    if args.ray:
+        names = ("template", "true_word", "false_word", "relevant_label", "max_length", "stride", "long_inputs", "batch_tokens", "device", "dtype")
+        return _run_on_ray(
+            args,
+            "rerank",
+            query_column=args.query_column,
+            documents_column=args.documents_column,
+            document_column=args.document_column,
+            top_n=args.top_n,
+            return_documents=args.return_documents,
+            **{name: getattr(args, name) for name in names if getattr(args, name) is not None},
+        )
     if args.output and args.output != "-" and Path(args.output).suffix.lower() != ".jsonl":
         raise InputError(f"--output {args.output!r}: rerank writes nested results as JSON lines; use a .jsonl file.")
     groups = iter_query_documents(

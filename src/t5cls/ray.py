@@ -44,7 +44,7 @@ except ImportError as exc:  # the extra is optional; say how to get it
 
 from .errors import InputError
 from .inference import DEFAULT_CHUNK_SIZE
-from .inputs import TABLE_SUFFIXES, read_table, require_columns, text_column_values
+from .inputs import TABLE_SUFFIXES, iter_query_documents, read_table, require_columns, text_column_values
 
 logger = logging.getLogger(__name__)
 
@@ -217,11 +217,52 @@ class ScoreBatches(_Job):
         return _with_columns(batch, self.scorer.records(self.scorer.predict_proba(rows)))
 
 
+class RerankBatches(_Job):
+    """Rank each row's documents for its query with :class:`t5cls.Reranker`.
+
+    Adds what ``t5cls rerank`` writes after the query: ``results``, best first, a list of
+    ``{"index", "score"[, "document"]}`` (``score`` = P(relevant)).
+
+    Args:
+        model: a seq2seq T5 (monoT5-style) or a (query, document) pair classifier directory.
+        query_column: the column of queries.
+        documents_column: the column of document lists.
+        top_n, return_documents: as :meth:`t5cls.Reranker.rank`.
+        num_threads: torch threads in this actor.
+        **options: passed to :class:`t5cls.Reranker` (``template``, ``true_word``, ``stride``, ``batch_tokens``, ...).
+    """
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        query_column: str = "query",
+        documents_column: str = "documents",
+        top_n: int | None = None,
+        return_documents: bool = False,
+        num_threads: int | None = None,
+        **options: Any,
+    ):
+        super().__init__(num_threads=num_threads)
+        from .rerank import Reranker
+
+        self.reranker = Reranker(model, show_progress_bar=False, **options)
+        self.query_column, self.documents_column = query_column, documents_column
+        self.top_n, self.return_documents = top_n, return_documents
+
+    def __call__(self, batch: pd.DataFrame) -> pa.Table:
+        queries = self._texts(batch, self.query_column)
+        # Parquet list columns come back as numpy arrays: Reranker takes lists.
+        documents = [value if isinstance(value, str) else list(value) for value in batch[self.documents_column]]
+        ranked = self.reranker.rank(queries, documents, top_n=self.top_n, return_documents=self.return_documents)
+        return _with_columns(batch, [{"results": results} for results in ranked])
+
+
 def _label_list(labels: Any) -> Any:
     return [part.strip() for part in labels.split(",")] if isinstance(labels, str) else labels
 
 
-JOBS: dict[str, type[_Job]] = {"classify": ClassifyBatches, "zero-shot": ZeroShotBatches, "score": ScoreBatches}
+JOBS: dict[str, type[_Job]] = {"classify": ClassifyBatches, "zero-shot": ZeroShotBatches, "score": ScoreBatches, "rerank": RerankBatches}
 
 
 # --------------------------------------------------------------------------------------------
@@ -258,6 +299,12 @@ def _check_options(task: str, options: dict[str, Any]) -> None:
             if options.get("labels_column"):
                 raise InputError("Pass candidate_labels (the same labels for every row) or labels_column (a column of labels), not both.")
             parse_labels(options["candidate_labels"])
+    if task == "rerank":
+        from .rerank import check_rerank_template, check_top_n
+
+        check_top_n(options.get("top_n"))
+        if "template" in options:
+            check_rerank_template(options["template"])
     if task == "score":
         from .labels import check_labels
 
@@ -359,7 +406,7 @@ def predict(
     options = dict(job_options)
     if task == "score":
         options.setdefault("template", "{" + text_column + "}")
-    else:
+    elif task != "rerank":
         options["text_column"] = text_column
     _check_options(task, options)
     require_columns(pd.DataFrame(columns=_schema_names(dataset)), _columns_needed(task, text_column, options), source="The dataset")
@@ -411,21 +458,32 @@ def _read_file(path: str, columns: Sequence[str]) -> list[pa.Table]:
     return [pa.Table.from_pandas(read_table(path, columns=columns), preserve_index=False).replace_schema_metadata(None)]
 
 
+def _read_query_documents(path: str, columns: Sequence[str]) -> list[pa.Table]:
+    query_column, documents_column, document_column = columns
+    groups = list(iter_query_documents(path, query_column=query_column, documents_column=documents_column, document_column=document_column))
+    return [pa.table({query_column: [q for q, _ in groups], documents_column: [d for _, d in groups]}, schema=_query_schema(columns))]
+
+
+def _query_schema(columns: Sequence[str]) -> pa.Schema:
+    return pa.schema([(columns[0], pa.string()), (columns[1], pa.list_(pa.string()))])
+
+
 class _FilesDatasource(Datasource):
     """One read task per file, each reading through :mod:`t5cls.inputs` (the CLI's formats and rules)."""
 
-    def __init__(self, files: Sequence[Path], columns: Sequence[str], schema: pa.Schema | None):
+    def __init__(self, files: Sequence[Path], columns: Sequence[str], schema: pa.Schema | None, *, groups: bool = False):
         super().__init__()
         self.files, self.columns, self.schema = [str(f) for f in files], list(columns), schema
+        self.read = _read_query_documents if groups else _read_file
 
     def estimate_inmemory_data_size(self) -> int | None:
         return sum(os.path.getsize(f) for f in self.files)
 
     def get_read_tasks(self, parallelism: int, per_task_row_limit: int | None = None, data_context: Any = None) -> list[ReadTask]:
-        columns = self.columns
+        columns, read = self.columns, self.read
         return [
             ReadTask(
-                lambda path=path: _read_file(path, columns),
+                lambda path=path: read(path, columns),
                 BlockMetadata(num_rows=None, size_bytes=os.path.getsize(path), input_files=[path], exec_stats=None),
                 schema=self.schema,
                 per_task_row_limit=per_task_row_limit,
@@ -455,6 +513,25 @@ def read_inputs(source: str | os.PathLike | Sequence[Path], *, columns: Sequence
         frame = read_table(path, columns=needed)
         schema = schema or pa.Schema.from_pandas(frame, preserve_index=False).remove_metadata()
     return ray.data.read_datasource(_FilesDatasource(files, needed, schema), ray_remote_args={"num_cpus": IO_TASK_CPUS})
+
+
+def read_query_documents(
+    source: str | os.PathLike | Sequence[Path], *, query_column: str = "query", documents_column: str = "documents", document_column: str = "document"
+) -> ray.data.Dataset:
+    """A Dataset of ``(query, documents)`` rows read as ``t5cls rerank`` reads them (:func:`t5cls.inputs.iter_query_documents`).
+
+    JSONL lines with a documents list, or CSV/TSV (query, document) rows whose consecutive rows of
+    one query form one group (within a file). Every file is checked on the driver first.
+
+    Raises:
+        FileNotFoundError, InputError: as :func:`read_inputs`.
+    """
+    files = input_files(source) if isinstance(source, (str, os.PathLike)) else [Path(f) for f in source]
+    columns = [query_column, documents_column, document_column]
+    for path in files:
+        iter_query_documents(path, query_column=query_column, documents_column=documents_column, document_column=document_column)
+    datasource = _FilesDatasource(files, columns, _query_schema(columns), groups=True)
+    return ray.data.read_datasource(datasource, ray_remote_args={"num_cpus": IO_TASK_CPUS})
 
 
 def check_output_dir(out_dir: str | os.PathLike) -> None:
@@ -521,6 +598,7 @@ def connect(address: str | None = None, *, logging_level: int = logging.WARNING)
 
 __all__ = [
     "ClassifyBatches",
+    "RerankBatches",
     "ScoreBatches",
     "check_output_dir",
     "ZeroShotBatches",
@@ -531,5 +609,6 @@ __all__ = [
     "input_files",
     "predict",
     "read_inputs",
+    "read_query_documents",
     "write_outputs",
 ]
