@@ -104,7 +104,7 @@ def test_classify_equals_classifier(pipeline, frame, tiny_classifier_dir):
     np.testing.assert_allclose(_floats(pipeline, [f"proba_{label}" for label in LABELS]), proba, atol=1e-5)
     assert pipeline["classify_label"].tolist() == clf.labels_from_proba(proba)
     np.testing.assert_allclose(_floats(pipeline, ["classify_score"])[:, 0], proba.max(axis=1), atol=1e-5)
-    assert list(pipeline.columns[:8]) == ["id", "text", "query", "documents", "classify_label", "classify_score", *[f"proba_{label}" for label in LABELS]]
+    assert list(pipeline.columns[:9]) == ["id", "text", "query", "documents", "classify_label", "classify_score", *[f"proba_{label}" for label in LABELS]]
 
 
 def test_zero_shot_equals_zero_shot_classifier(pipeline, frame, tiny_nli_dir):
