@@ -409,7 +409,10 @@ def predict(
     elif task != "rerank":
         options["text_column"] = text_column
     _check_options(task, options)
-    require_columns(pd.DataFrame(columns=_schema_names(dataset)), _columns_needed(task, text_column, options), source="The dataset")
+    try:
+        require_columns(pd.DataFrame(columns=_schema_names(dataset)), _columns_needed(task, text_column, options), source="The dataset")
+    except ValueError as exc:  # a missing column is the caller's mistake
+        raise InputError(str(exc)) from None
     _check_model(model, task)
     options["num_threads"] = max(1, int(num_cpus))
     if num_gpus and "device" not in options:
