@@ -193,7 +193,7 @@ def _cmdline(process) -> list[str]:
 
 def test_missing_column_names_the_columns_there_are(cluster, parquet_file, tiny_classifier_dir, tmp_path, capsys):
     dataset = ray.data.read_parquet(str(parquet_file))
-    with pytest.raises(InputError, match=r"no column\(s\) \['review'\].*\['id', 'text'\]"):
+    with pytest.raises(InputError, match=r"no column\(s\) \['review'\].*\['id', 'text', 'query', 'documents'\]"):
         t5ray.predict(dataset, tiny_classifier_dir, task="classify", text_column="review")
     with pytest.raises(InputError, match=r"no column\(s\) \['title'\]"):
         t5ray.predict(dataset, tiny_classifier_dir, task="score", labels=["a", "b"], template="{title}: {text}")
@@ -275,7 +275,7 @@ def test_batches_classes_give_the_cli_columns(multi_label_and_regression_dirs, t
     table = t5ray.ClassifyBatches(str(multi), threshold=0.4)(batch)
     clf = t5cls.Classifier(multi)
     assert table.column("labels").to_pylist() == clf.predict(texts, threshold=0.4)
-    assert table.column_names == ["id", "text", "labels", "proba_a", "proba_b", "proba_c"]
+    assert table.column_names == [*batch.columns, "labels", "proba_a", "proba_b", "proba_c"]
     regression = multi_label_and_regression_dirs["regression"]
     table = t5ray.ClassifyBatches(str(regression))(batch)
     np.testing.assert_allclose(table.column("value").to_numpy(), t5cls.Classifier(regression).predict(texts), atol=1e-5)
