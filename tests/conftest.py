@@ -114,3 +114,26 @@ def sample_texts(n: int = 64) -> list[str]:
         return list(itertools.islice(iter_texts(path), n))
     words = "the market rallied as the team won a close game while scientists found new results".split()
     return [" ".join(words[: 3 + (i * 7) % len(words)]) for i in range(n)]
+
+
+@pytest.fixture(scope="session")
+def broken_vocab_classifier(tmp_path_factory, t5_tokenizer) -> tuple[Path, str, str]:
+    """A classifier whose embedding table is smaller than its tokenizer's vocabulary: a real bug.
+
+    Returns ``(directory, good_text, bad_text)``: ``good_text`` tokenizes to ids inside the table
+    and classifies; ``bad_text`` has an id past its end, so the model raises an IndexError, as a
+    bug deep in a forward pass would (tests of the CLI's exit 1 and the server's 500).
+    """
+    import t5cls
+    from t5cls.convert import save_classifier
+
+    good = "the"
+    rows = max(t5_tokenizer(good)["input_ids"] + [t5_tokenizer.pad_token_id, t5_tokenizer.eos_token_id]) + 1
+    candidates = ["xylophone quantum", "zeitgeist", "Mississippi", "ornithology", "the " + t5_tokenizer.convert_ids_to_tokens(len(t5_tokenizer) - 1)]
+    bad = next(text for text in candidates if max(t5_tokenizer(text)["input_ids"]) >= rows)
+    source = tmp_path_factory.mktemp("small-vocab-t5")
+    build_seq2seq(seed=2, vocab_size=rows).save_pretrained(source)
+    model = t5cls.T5ForClassification.from_t5(source, labels=["negative", "positive"])
+    out = tmp_path_factory.mktemp("broken-vocab-classifier") / "model"
+    save_classifier(model, out, tokenizer=t5_tokenizer)
+    return out, good, bad

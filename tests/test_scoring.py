@@ -93,6 +93,21 @@ def test_packed_encoder_equals_the_padded_encoder_fp32(t5_tokenizer, texts):
         np.testing.assert_allclose(packed, scorer.log_likelihoods(texts), rtol=0, atol=1e-5)
 
 
+def test_factored_cross_attention_equals_transformers_blocks(t5_tokenizer, texts):
+    # Small trees (the first-token mode, single-token labels) read the encoder states without keys and
+    # values; the result must be what transformers' T5Block computes. d_kv 16 lets a 4-node tree qualify.
+    for seed, shape in ((7, {}), (8, dict(feed_forward_proj="relu", tie_word_embeddings=True))):
+        model = build_seq2seq(seed=seed, initializer_factor=0.5, d_kv=16, **shape)
+        for labels, mode in ((["true", "false"], "first_token"), (["positive", "negative", "neutral"], "full")):
+            scorer = LabelScorer((model, t5_tokenizer), labels=labels, mode=mode, batch_tokens=128, show_progress_bar=False)
+            assert scorer._factors_cross_attention()
+            factored = scorer.log_likelihoods(texts)
+            scorer.use_factored_cross_attention = False
+            np.testing.assert_allclose(factored, scorer.log_likelihoods(texts), rtol=0, atol=1e-5)
+        # A large tree keeps the projected keys and values (cheaper there).
+        assert not LabelScorer((model, t5_tokenizer), labels=LABELS, show_progress_bar=False)._factors_cross_attention()
+
+
 def test_eager_attention_gives_the_same_log_likelihoods(t5_tokenizer, texts):
     model = build_seq2seq(seed=4, initializer_factor=0.5)
     kwargs = dict(labels=LABELS[:4], template=TEMPLATE, show_progress_bar=False)

@@ -165,6 +165,10 @@ def test_server_and_onnx_give_softmax_of_raw_logits_over_t(trained, tmp_path):
     assert main(["export", str(out), str(tmp_path / "onnx")]) == 0
     onnx = t5cls.Classifier(tmp_path / "onnx", backend="onnx")
     np.testing.assert_allclose(onnx.predict_proba(TEXTS), expected, atol=ATOL, rtol=0)
+    # An export has the temperature in its graph: calibrating it would change nothing it runs.
+    data = pd.DataFrame({"text": TEXTS, "label": ["business", "science", "sports", "sports"]})
+    with pytest.raises(InputError, match="ONNX export"):
+        calibrate(tmp_path / "onnx", data, in_place=True)
 
 
 def test_no_fit_temperature_leaves_one_and_one_class_eval_fails_before_training(tiny_t5_dir, topic_files, tmp_path):
@@ -238,6 +242,17 @@ def multi_label(tiny_t5_dir, tmp_path_factory):
     return root / "ml", result
 
 
+def test_one_label_set_eval_fails_before_training_and_evaluate_checks_the_threshold(multi_label, tiny_t5_dir, tmp_path):
+    out, _ = multi_label
+    same = pd.DataFrame({"text": ["apple", "lemon", "pear"], "tags": [["fruit"]] * 3})
+    train_rows = pd.DataFrame({"text": ["apple", "sky", "lemon"], "tags": [["fruit"], ["blue"], ["fruit", "yellow"]]})
+    with pytest.raises(InputError, match="one label set only"):
+        train(tiny_t5_dir, train_rows, eval=same, output_dir=tmp_path / "bad", label_column="tags", **FAST)
+    assert not (tmp_path / "bad").exists()
+    with pytest.raises(InputError, match="threshold=2"):
+        t5cls.evaluate(out, same, label_column="tags", threshold=2)
+
+
 def test_training_saves_per_label_thresholds_and_they_decide(multi_label):
     out, result = multi_label
     saved = json.loads((out / "config.json").read_text())["thresholds"]
@@ -308,7 +323,8 @@ def test_server_min_score_and_labels(tiny_classifier_dir):
         sure = httpx.post(url, json={"inputs": ["a film", "the market"], "min_score": 1.0}, timeout=60).json()
         assert sure["labels"] == [None, None] and sure["results"] == plain["results"]
         bad = httpx.post(url, json={"inputs": ["a film"], "min_score": 1.5}, timeout=60)
-        assert bad.status_code == 422 and "min_score=1.5" in bad.text
+        # Refused by the request schema (/openapi.json states the range), naming the field and the value.
+        assert bad.status_code == 422 and "min_score: 1.5 must be a probability between 0 and 1" in bad.json()["detail"]
 
 
 def test_zero_shot_min_score_is_its_threshold(tiny_nli_dir):

@@ -9,11 +9,14 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .training_config import TrainingConfig
+
+from .errors import USER_ERRORS, InputError
 
 
 def _add_long_inputs(p: argparse.ArgumentParser) -> None:
@@ -51,7 +54,9 @@ def _add_ray_options(p: argparse.ArgumentParser) -> None:
     group.add_argument("--output-format", choices=["parquet", "jsonl"], default="parquet", help="shard format (default parquet)")
 
 
-def _run_on_ray(args: argparse.Namespace, task: str, *, columns: Sequence[str | None] = (), **options) -> int:
+def _run_on_ray(
+    args: argparse.Namespace, task: str, *, columns: Sequence[str | None] = (), text_columns: Sequence[str | None] = (), **options
+) -> int:
     """Read INPUT, run ``task`` on a Ray cluster and write shards to --output; the Ray half of a command."""
     from .errors import InputError
 
@@ -70,7 +75,7 @@ def _run_on_ray(args: argparse.Namespace, task: str, *, columns: Sequence[str | 
             names = {name: options[name] for name in ("query_column", "documents_column")}
             dataset = t5cls_ray.read_query_documents(files, document_column=options.pop("document_column"), **names)
         else:
-            dataset = t5cls_ray.read_inputs(files, columns=columns)
+            dataset = t5cls_ray.read_inputs(files, columns=columns, text_columns=text_columns)
         result = t5cls_ray.predict(
             dataset, args.model, task=task, concurrency=args.concurrency, num_cpus=args.num_cpus, num_gpus=args.num_gpus, **options
         )
@@ -109,8 +114,9 @@ def _add_convert(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run_convert(args: argparse.Namespace) -> int:
-    from .convert import from_t5, load_source_tokenizer, save_classifier
+    from .convert import check_output_dir, from_t5, load_source_tokenizer, save_classifier
 
+    check_output_dir(args.out, overwrite=args.overwrite)  # before the conversion, not after it
     tokenizer = load_source_tokenizer(args.src)
     model = from_t5(
         args.src,
@@ -169,10 +175,12 @@ def _run_zero_shot(args: argparse.Namespace) -> int:
 
     import pandas as pd
 
-    from .inputs import read_table
+    from .errors import check_number
+    from .inputs import iter_texts
     from .zero_shot import PRESETS, ZeroShotClassifier, check_template, parse_labels
 
     # Argument mistakes fail before the model loads.
+    check_number("--threshold", args.threshold, minimum=0.0, maximum=1.0, none_ok=True)
     if args.template is not None:
         check_template(args.template)
     if args.labels is not None:
@@ -183,7 +191,8 @@ def _run_zero_shot(args: argparse.Namespace) -> int:
         return _run_on_ray(
             args,
             "zero-shot",
-            columns=[args.passage_column, args.question_column] if pairs else [args.text_column, args.labels_column],
+            text_columns=[args.passage_column, args.question_column] if pairs else [args.text_column],
+            columns=[args.labels_column],
             text_column=args.text_column,
             candidate_labels=args.labels,
             labels_column=args.labels_column,
@@ -203,11 +212,9 @@ def _run_zero_shot(args: argparse.Namespace) -> int:
 
         raise InputError("--labels-column works with --ray; without it give the labels with --labels.")
     if preset is not None and preset.premise_template is not None:
-        frame = read_table(args.input, columns=[args.passage_column, args.question_column])
-        texts = list(zip(frame[args.passage_column].astype(str), frame[args.question_column].astype(str)))
+        texts = list(iter_texts(args.input, text_column=args.passage_column, pair_column=args.question_column))
     else:
-        frame = read_table(args.input, columns=[args.text_column])
-        texts = frame[args.text_column].astype(str).tolist()
+        texts = list(iter_texts(args.input, text_column=args.text_column))
     from .windows import check_aggregate, check_long_inputs
 
     check_long_inputs(args.long_inputs)
@@ -245,8 +252,11 @@ def _add_serve(subparsers: argparse._SubParsersAction) -> None:
         "serve",
         help="Serve a model over HTTP (FastAPI + uvicorn) with micro-batching.",
         description="Serve MODEL: POST /v1/classify (a T5 classifier), /v1/zero-shot (an NLI classifier), "
-        "/v1/score (a seq2seq T5); GET /health, /v1/model; docs at /docs. Concurrent requests are merged "
-        "into token-budget batches. Stop with Ctrl-C or SIGTERM: in-flight requests complete first.",
+        "/v1/score (a seq2seq T5); the formats other clients send: POST / (Hugging Face Inference API), "
+        "/predict and /rerank (text-embeddings-inference), /v1/rerank and /v2/rerank (Cohere; a seq2seq T5 "
+        "reranks monoT5-style); GET / (a page to try the model), /health, /v1/model, /metrics (Prometheus); "
+        "docs at /docs, the contract at /openapi.json. Concurrent requests are merged into token-budget "
+        "batches. Stop with Ctrl-C or SIGTERM: in-flight requests complete first.",
     )
     p.add_argument("model", help="a T5 classifier directory (t5cls convert) or a seq2seq T5 directory")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, local only)")
@@ -257,6 +267,7 @@ def _add_serve(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-batch-size", type=int, help="most inputs merged into one call; 1 turns batching off (default: no cap)")
     p.add_argument("--max-inputs", type=int, help="most inputs per request (default 64)")
     p.add_argument("--max-chars", type=int, help="most characters per input (default 10000)")
+    p.add_argument("--max-documents", type=int, help="most documents per rerank request (default 1000)")
     p.add_argument("--max-body-bytes", type=int, help="largest request body (default 1048576)")
     p.add_argument("--device", help="e.g. cpu or cuda (default: cuda when available)")
     p.add_argument("--dtype", help="e.g. float32 or bfloat16 (default: bf16 on CUDA, fp32 on CPU)")
@@ -270,7 +281,7 @@ def _run_serve(args: argparse.Namespace) -> int:
 
     names = (
         "device", "dtype", "max_batch_tokens", "max_wait_ms", "max_batch_size", "max_inputs", "max_chars",
-        "max_body_bytes", "limit_concurrency", "threads",
+        "max_body_bytes", "limit_concurrency", "threads", "max_documents",
     )  # fmt: skip
     options = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     try:
@@ -316,7 +327,7 @@ def _run_predict(args: argparse.Namespace) -> int:
         return _run_on_ray(
             args,
             "classify",
-            columns=[args.text_column, args.pair_column],
+            text_columns=[args.text_column, args.pair_column],
             text_column=args.text_column,
             pair_column=args.pair_column,
             threshold=args.threshold,
@@ -329,9 +340,11 @@ def _run_predict(args: argparse.Namespace) -> int:
 
     from .inference import Classifier
     from .inputs import iter_texts, record_writer
+    from .temperature import check_threshold
 
+    check_threshold(args.threshold)  # before the model loads
     texts = iter_texts(args.input, text_column=args.text_column, pair_column=args.pair_column)
-    options = {"batch_tokens": args.batch_tokens} if args.batch_tokens else {}
+    options = {"batch_tokens": args.batch_tokens} if args.batch_tokens is not None else {}
     clf = Classifier(
         args.model,
         backend=args.backend,
@@ -413,7 +426,7 @@ def _run_bench(args: argparse.Namespace) -> int:
     try:
         rows = [int(part) for part in args.rows.split(",") if part.strip()]
     except ValueError:
-        raise ValueError(f"--rows {args.rows!r} must be row numbers separated by commas, e.g. 1,3,4.") from None
+        raise InputError(f"--rows {args.rows!r} must be row numbers separated by commas, e.g. 1,3,4.") from None
     report = run_benchmark(
         preset=args.preset,
         data=args.data,
@@ -467,7 +480,7 @@ def _run_score(args: argparse.Namespace) -> int:
         return _run_on_ray(
             args,
             "score",
-            columns=template_fields(args.template),
+            text_columns=template_fields(args.template),
             labels=_split_labels(args.labels),
             template=args.template,
             normalize=args.normalize,
@@ -483,14 +496,8 @@ def _run_score(args: argparse.Namespace) -> int:
 
     # Input mistakes fail before the model loads.
     fields = template_fields(args.template)
-    frame = read_table(args.input)
-    missing = [field for field in fields if field not in frame.columns]
-    if missing:
-        raise ValueError(
-            f"{args.input} has no column(s) {missing} for the template {args.template!r}; its columns are "
-            f"{list(map(str, frame.columns))}. Name the template fields after the columns."
-        )
-    rows = frame[fields].fillna("").astype(str).to_dict(orient="records")
+    frame = read_table(args.input, text_columns=fields, hint=f"Name the fields of the template {args.template!r} after the columns.")
+    rows = frame[fields].to_dict(orient="records")
     scorer = LabelScorer(
         args.model,
         labels=_split_labels(args.labels),
@@ -650,7 +657,8 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
         help="Fine-tune a T5 checkpoint (or a saved classifier) on labelled data; write model, metrics and plots.",
         description="Train a T5ForClassification (or, with --mode text2text, the seq2seq model on label strings) "
         "with transformers.Trainer. Works under torchrun / accelerate launch unchanged. OUTPUT_DIR gets the model "
-        "(safetensors + tokenizer), metrics.json, loss_curve.png and confusion_matrix.png / regression_scatter.png. "
+        "(safetensors + tokenizer), metrics.json, loss_curve.png and confusion_matrix.png + reliability_diagram.png / "
+        "regression_scatter.png; with --eval, the temperature (multi-label: thresholds) fitted on it. "
         "The settings are the fields of t5cls.TrainingConfig.",
     )
     p.add_argument("--model", required=True, help="T5-family checkpoint directory or hub id, or a saved t5cls classifier")
@@ -902,7 +910,7 @@ def _run_demo(args: argparse.Namespace) -> int:
     for text, ranked in result.examples:
         top = ", ".join(f"{label} {p:.2f}" for label, p in ranked[:2])
         print(f"  {text!r:48} -> {top}")
-    print(f"report: {result.output_dir}/metrics.json, loss_curve.png, confusion_matrix.png")
+    print(f"report: {result.output_dir}/metrics.json, loss_curve.png, confusion_matrix.png, reliability_diagram.png")
     print(f"use it: t5cls.Classifier({str(result.output_dir)!r}).predict('turn off the lights')")
     if result.from_scratch:
         note = (
@@ -959,10 +967,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     run = {name: run for name, _, run in COMMANDS}[args.command]
     try:
         return run(args)
-    except (ValueError, FileNotFoundError, FileExistsError, TypeError) as exc:
-        # User errors: one clear line, no traceback.
-        print(f"t5cls {args.command}: error: {exc}", file=sys.stderr)
+    except USER_ERRORS as exc:
+        # The user's mistake: one clear line, no traceback, exit 2 (as argparse does for a bad option).
+        print(f"t5cls {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
+    except Exception:
+        # Anything else is a bug in t5cls or below it: show where it happened, exit 1.
+        traceback.print_exc()
+        print(
+            f"t5cls {args.command}: internal error (the traceback above); this is a bug, please report it.",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def _one_line(exc: BaseException) -> str:
+    # FileNotFoundError raised by open() reads "[Errno 2] No such file or directory: 'x'".
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        return f"{exc.strerror}: {exc.filename!r}"
+    return " ".join(str(exc).split())
 
 
 if __name__ == "__main__":

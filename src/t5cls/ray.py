@@ -26,7 +26,7 @@ import glob
 import logging
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -44,7 +44,7 @@ except ImportError as exc:  # the extra is optional; say how to get it
 
 from .errors import InputError
 from .inference import DEFAULT_CHUNK_SIZE
-from .inputs import TABLE_SUFFIXES, iter_query_documents, read_table, require_columns, text_column_values
+from .inputs import TABLE_SUFFIXES, iter_query_documents, read_chunks, require_columns, text_column_values
 
 logger = logging.getLogger(__name__)
 
@@ -212,8 +212,9 @@ class ScoreBatches(_Job):
         self.fields = template_fields(template)
 
     def __call__(self, batch: pd.DataFrame) -> pa.Table:
-        # As `t5cls score` fills the template: missing values are empty fields, everything is text.
-        rows = batch[self.fields].fillna("").astype(str).to_dict(orient="records")
+        # As `t5cls score` reads its rows: every template field is a text column (a blank one is an error).
+        columns = [self._texts(batch, field) for field in self.fields]
+        rows = [dict(zip(self.fields, values)) for values in zip(*columns)]
         return _with_columns(batch, self.scorer.records(self.scorer.predict_proba(rows)))
 
 
@@ -409,10 +410,12 @@ def predict(
     elif task != "rerank":
         options["text_column"] = text_column
     _check_options(task, options)
-    try:
-        require_columns(pd.DataFrame(columns=_schema_names(dataset)), _columns_needed(task, text_column, options), source="The dataset")
-    except ValueError as exc:  # a missing column is the caller's mistake
-        raise InputError(str(exc)) from None
+    require_columns(
+        pd.DataFrame(columns=_schema_names(dataset)),
+        _columns_needed(task, text_column, options),
+        source="The dataset",
+        hint="Name the right one with text_column= (or the job's other *_column option, or the template's fields).",
+    )
     _check_model(model, task)
     options["num_threads"] = max(1, int(num_cpus))
     if num_gpus and "device" not in options:
@@ -457,8 +460,10 @@ def input_files(source: str | os.PathLike) -> list[Path]:
     raise FileNotFoundError(f"Input {text!r} does not exist (give a file, a folder or a glob pattern).")
 
 
-def _read_file(path: str, columns: Sequence[str]) -> list[pa.Table]:
-    return [pa.Table.from_pandas(read_table(path, columns=columns), preserve_index=False).replace_schema_metadata(None)]
+def _read_file(path: str, columns: Sequence[Sequence[str]]) -> Iterator[pa.Table]:
+    required, text_columns = columns
+    for chunk in read_chunks(path, columns=required, text_columns=text_columns):
+        yield pa.Table.from_pandas(chunk, preserve_index=False).replace_schema_metadata(None)
 
 
 def _read_query_documents(path: str, columns: Sequence[str]) -> list[pa.Table]:
@@ -474,7 +479,7 @@ def _query_schema(columns: Sequence[str]) -> pa.Schema:
 class _FilesDatasource(Datasource):
     """One read task per file, each reading through :mod:`t5cls.inputs` (the CLI's formats and rules)."""
 
-    def __init__(self, files: Sequence[Path], columns: Sequence[str], schema: pa.Schema | None, *, groups: bool = False):
+    def __init__(self, files: Sequence[Path], columns: Sequence[Any], schema: pa.Schema | None, *, groups: bool = False):
         super().__init__()
         self.files, self.columns, self.schema = [str(f) for f in files], list(columns), schema
         self.read = _read_query_documents if groups else _read_file
@@ -495,27 +500,33 @@ class _FilesDatasource(Datasource):
         ]
 
 
-def read_inputs(source: str | os.PathLike | Sequence[Path], *, columns: Sequence[str | None] = ()) -> ray.data.Dataset:
-    """A Dataset of the rows of INPUT read by the CLI's reader (:mod:`t5cls.inputs`), one read task per file.
+def read_inputs(
+    source: str | os.PathLike | Sequence[Path], *, columns: Sequence[str | None] = (), text_columns: Sequence[str | None] = ()
+) -> ray.data.Dataset:
+    """A Dataset of the rows of INPUT read by the CLI's reader (:func:`t5cls.inputs.read_chunks`), one read task per file.
 
-    Every file is checked on the driver first (it exists, its format is known, it has ``columns``),
-    so a mistake fails before any work is scheduled.
+    The same formats and rules as without Ray: blank lines and blank texts are errors naming the
+    line, TSV is read without quoting, numbers in a text column are text. Every file's opening
+    (it exists, its format is known, it has the columns, its first chunk reads) is checked on the
+    driver first, so a mistake fails before any work is scheduled.
 
     Args:
         source: a file, a folder or a glob pattern (see :func:`input_files`), or a list of files.
         columns: columns every file must have.
+        text_columns: columns of input texts (they must exist, and a blank text is an error).
 
     Raises:
         FileNotFoundError: nothing at ``source``.
         InputError: an unreadable file or a missing column, naming the file and the columns it has.
     """
     files = input_files(source) if isinstance(source, (str, os.PathLike)) else [Path(f) for f in source]
-    needed = [c for c in columns if c]
+    required, texts = [c for c in columns if c], [c for c in text_columns if c]
     schema = None
     for path in files:
-        frame = read_table(path, columns=needed)
-        schema = schema or pa.Schema.from_pandas(frame, preserve_index=False).remove_metadata()
-    return ray.data.read_datasource(_FilesDatasource(files, needed, schema), ray_remote_args={"num_cpus": IO_TASK_CPUS})
+        first = next(read_chunks(path, columns=required, text_columns=texts))
+        schema = schema or pa.Schema.from_pandas(first, preserve_index=False).remove_metadata()
+    datasource = _FilesDatasource(files, [required, texts], schema)
+    return ray.data.read_datasource(datasource, ray_remote_args={"num_cpus": IO_TASK_CPUS})
 
 
 def read_query_documents(

@@ -1,4 +1,4 @@
-"""The HTTP server (``t5cls serve``): the FastAPI app and the micro-batcher that feeds it."""
+"""The HTTP server (``t5cls serve``): the FastAPI app, its routes per API family, and the micro-batcher that feeds them."""
 
 from __future__ import annotations
 

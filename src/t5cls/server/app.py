@@ -10,6 +10,12 @@ loads the model once. Endpoints (OpenAPI docs at ``/docs``):
 - ``POST /v1/score`` ``{"inputs", "labels", "template"?}`` (a seq2seq T5: exact label probabilities)
 - ``GET /health``, ``GET /v1/model``
 
+The formats other clients speak have a module each, wired here: :mod:`.hf` (``POST /``, the
+Hugging Face Inference API), :mod:`.tei` (``/predict``, ``/rerank``), :mod:`.cohere`
+(``/v1/rerank``, ``/v2/rerank``), :mod:`.page` (``GET /``), :mod:`.metrics` (``GET /metrics``).
+Body types shared by all are in :mod:`.bodies`; :mod:`.contract` makes ``/openapi.json`` state
+every status, the error body and this server's limits.
+
 Concurrent requests are merged by one :class:`~t5cls.server.batcher.MicroBatcher` per endpoint; all
 model calls run one at a time in a single worker thread, so the event loop never waits on the
 model. Requests beyond the limits (inputs per request, characters per input, body bytes) get a
@@ -20,28 +26,48 @@ accepting connections, in-flight requests complete, then the batchers drain and 
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import math
+import socket
 from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
-from pydantic_core import PydanticCustomError
+from pydantic import BaseModel, ConfigDict, Field
 from scipy.stats import entropy
 
+from ..errors import USER_ERRORS, InputError, check_int, check_number
 from ..inference import DEFAULT_BATCH_TOKENS
 from ..modeling import published_format
+from . import cohere, hf, metrics, page, tei
 from .batcher import BatcherClosedError, MicroBatcher
+from .bodies import (
+    UNION_BRANCHES,
+    Count,
+    HypothesisTemplate,
+    Labels,
+    LabelScore,
+    Probability,
+    ScoreLabels,
+    ScoreTemplate,
+    SingleTexts,
+    StrictBody,
+    Stride,
+    Texts,
+    json_type,
+    ranked,
+)
+from .contract import GET_ERRORS, POST_ERRORS, install_method_not_allowed, install_openapi
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +75,8 @@ DEFAULT_MAX_WAIT_MS = 5.0
 DEFAULT_MAX_INPUTS = 64
 DEFAULT_MAX_CHARS = 10_000
 DEFAULT_MAX_BODY_BYTES = 1 << 20
+# Rerank requests carry many documents (Cohere suggests up to 1,000): they have their own limit.
+DEFAULT_MAX_DOCUMENTS = 1000
 SEQ2SEQ_MODEL_TYPES = ("t5", "mt5")
 # Label scorers (label trie + decoder tensors, cheap to build) kept per (labels, template).
 SCORER_CACHE_SIZE = 32
@@ -91,7 +119,7 @@ def inspect_model_dir(model_dir: str | Path) -> ModelInfo:
     model_type = str(config.get("model_type"))
     architectures = config.get("architectures") or []
     if model_type == "t5cls" and not any(path.glob("*.safetensors")) and (path / "model.onnx").is_file():
-        raise ValueError(
+        raise InputError(
             f"{str(model_dir)!r} is an ONNX export (model.onnx, no torch weights); t5cls serve runs the torch "
             "model: pass the classifier directory it was exported from."
         )
@@ -102,7 +130,7 @@ def inspect_model_dir(model_dir: str | Path) -> ModelInfo:
         return ModelInfo(path, "classifier", model_type, labels, nli)
     if model_type in SEQ2SEQ_MODEL_TYPES and (not architectures or any("ConditionalGeneration" in a for a in architectures)):
         return ModelInfo(path, "seq2seq", model_type)
-    raise ValueError(
+    raise InputError(
         f"{str(model_dir)!r} holds a {model_type!r} model ({', '.join(architectures) or 'no architectures'}); "
         "t5cls serve needs a T5 classifier (make one with `t5cls convert`) or a seq2seq T5 (t5, mT5, flan-t5)."
     )
@@ -110,110 +138,49 @@ def inspect_model_dir(model_dir: str | Path) -> ModelInfo:
 
 # --- request and response bodies -------------------------------------------------------------
 
-_JSON_TYPES = {str: "a string", int: "a number", float: "a number", bool: "a boolean", list: "an array", dict: "an object"}
-
-
-def _json_type(value: Any) -> str:
-    return "null" if value is None else _JSON_TYPES.get(type(value), type(value).__name__)
-
-
-def _input_list(value: Any, *, allow_pairs: bool) -> list[Any]:
-    """``inputs`` as a non-empty list of non-blank strings (or ``(text, text_pair)`` tuples)."""
-    expected = "a string or a [text, text_pair] pair of strings" if allow_pairs else "a string"
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list):
-        raise PydanticCustomError(
-            "inputs_type", "must be a string or an array of strings, got {got}.", {"got": _json_type(value)}
-        )
-    if not value:
-        raise PydanticCustomError("inputs_empty", "the list is empty; send at least one text.")
-    items: list[Any] = []
-    for index, item in enumerate(value):
-        if allow_pairs and isinstance(item, list) and len(item) == 2 and all(isinstance(p, str) for p in item):
-            item = (item[0], item[1])
-        elif not isinstance(item, str):
-            raise PydanticCustomError(
-                "input_type", "item {index} is {got}; each item must be {expected}.",
-                {"index": index, "got": _json_type(item), "expected": expected},
-            )
-        if not "".join(item).strip():
-            raise PydanticCustomError("input_empty", "item {index} is an empty string; send text to classify.", {"index": index})
-        items.append(item)
-    if allow_pairs and len({isinstance(item, tuple) for item in items}) > 1:
-        raise PydanticCustomError("inputs_mixed", "mixes single texts and [text, text_pair] pairs; send one kind per request.")
-    return items
-
-
-def _label_list(value: Any) -> list[str]:
-    """Candidate labels: an array of non-empty distinct strings, or one comma-separated string."""
-    if isinstance(value, str):
-        value = [part.strip() for part in value.split(",")]
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise PydanticCustomError("labels_type", "must be an array of strings (or one comma-separated string).")
-    if not value or any(not v.strip() for v in value):
-        raise PydanticCustomError("labels_empty", "must hold at least one label and no empty ones.")
-    if len(set(value)) != len(value):
-        raise PydanticCustomError("labels_repeated", "has a repeated label; list each label once.")
-    return value
-
-
-Texts = Annotated[
-    str | list[str | tuple[str, str]], BeforeValidator(lambda v: _input_list(v, allow_pairs=True))
-]
-SingleTexts = Annotated[str | list[str], BeforeValidator(lambda v: _input_list(v, allow_pairs=False))]
-Labels = Annotated[str | list[str], BeforeValidator(_label_list)]
-
-
-class _Body(BaseModel):
-    # strict: a number is not silently read as a string, nor "2" as top_k=2.
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-
-class ClassifyRequest(_Body):
+class ClassifyRequest(StrictBody):
     """Texts to classify with the served classifier."""
 
     inputs: Texts = Field(description="A text, or an array of texts or [text, text_pair] pairs.", examples=[["a gripping film"]])
-    top_k: int | None = Field(None, ge=1, description="Return the k most likely labels per input (default: all).")
-    min_score: float | None = Field(
+    top_k: Count | None = Field(None, description="Return the k most likely labels per input (default: all).")
+    min_score: Probability | None = Field(
         None, description='Single-label models: below this top probability the input\'s entry in "labels" is null ("none of these").'
     )
-    threshold: float | None = Field(
-        None, description="Multi-label models: predict labels at or above this probability (default: the model's saved per-label thresholds, else 0.5)."
+    threshold: Probability | None = Field(
+        None, description="Multi-label models: predict labels at or above this probability (default: the model's saved per-label thresholds, else 0.5).",
     )
     long_inputs: Literal["truncate", "chunk"] = Field(
         "truncate", description="Inputs longer than the model's max_length: cut them, or read the text in overlapping windows."
     )
-    stride: int | None = Field(None, ge=0, description="With chunk: tokens of overlap between windows (default: a quarter of the window).")
+    stride: Stride | None = Field(None, description="With chunk: tokens of overlap between windows (default: a quarter of the window).")
     aggregate: Literal["mean", "max"] = Field("mean", description="With chunk: average the windows' probabilities, or take each label's largest.")
 
 
-class ZeroShotRequest(_Body):
+class ZeroShotRequest(StrictBody):
     """Texts and candidate labels for NLI zero-shot classification."""
 
     inputs: SingleTexts = Field(description="A text or an array of texts.", examples=[["the striker scored twice"]])
     candidate_labels: Labels = Field(description="Labels to choose from (an array, or one comma-separated string).", examples=[["sports", "politics"]])
-    hypothesis_template: str = Field("This example is {}.", description="Hypothesis; {} is replaced by each label.")
+    hypothesis_template: HypothesisTemplate = Field(
+        "This example is {}.", description="Hypothesis; {} is replaced by each label (no other braces)."
+    )
     multi_label: bool = Field(False, description="Score labels independently instead of one softmax across them.")
-    threshold: float | None = Field(None, ge=0.0, le=1.0, description='Below this best score, "label" is null.')
+    threshold: Probability | None = Field(None, description='Below this best score, "label" is null.')
     long_inputs: Literal["truncate", "chunk"] = Field(
         "truncate", description="Premises longer than max_length (with the hypothesis): cut them, or read them in overlapping windows."
     )
-    stride: int | None = Field(None, ge=0, description="With chunk: tokens of overlap between windows (default: a quarter of the window).")
+    stride: Stride | None = Field(None, description="With chunk: tokens of overlap between windows (default: a quarter of the window).")
     aggregate: Literal["mean", "max"] = Field("mean", description="With chunk: average the windows' scores, or take each label's largest.")
 
 
-class ScoreRequest(_Body):
+class ScoreRequest(StrictBody):
     """Texts and labels for exact label probabilities from a seq2seq T5."""
 
     inputs: SingleTexts = Field(description="A text or an array of texts.", examples=[["a gripping film"]])
-    labels: Labels = Field(description="Candidate label strings (multi-token labels are fine).", examples=[["positive", "negative"]])
-    template: str = Field("{text}", description="Prompt with a {text} slot, e.g. 'sst2 sentence: {text}'.")
-
-
-class LabelScore(BaseModel):
-    label: str
-    score: float
+    labels: ScoreLabels = Field(description="Candidate label strings (multi-token labels are fine).", examples=[["positive", "negative"]])
+    template: ScoreTemplate = Field(
+        "{text}", description="Prompt with one {text} slot (no other braces), e.g. 'sst2 sentence: {text}'."
+    )
 
 
 class ClassifyResponse(BaseModel):
@@ -223,6 +190,24 @@ class ClassifyResponse(BaseModel):
         "regression: null."
     )
     windows: list[int] | None = Field(None, description="With long_inputs=chunk: how many windows each input was read in.")
+
+
+class Health(BaseModel):
+    status: str = Field(description='"ok", or what is wrong.')
+    queued: int = Field(description="Requests waiting for a model call.")
+    batching: dict[str, dict[str, Any]] = Field(description="Per batcher: requests, inputs, batches, mean and largest batch.")
+
+
+class ModelDescription(BaseModel):
+    """What ``GET /v1/model`` (and ``GET /`` without ``Accept: text/html``) says about the server."""
+
+    model_config = ConfigDict(extra="allow")
+    path: str
+    kind: str
+    model_type: str
+    parameters: int
+    endpoints: list[str] = Field(description='The routes this server answers, e.g. "POST /v1/classify".')
+    settings: dict[str, Any] = Field(description="Batching and limits.")
 
 
 class ZeroShotResult(BaseModel):
@@ -264,17 +249,18 @@ class ServerSettings:
     max_chars: int = DEFAULT_MAX_CHARS
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     threads: int | None = None
+    max_documents: int = DEFAULT_MAX_DOCUMENTS
 
     def check(self) -> None:
-        for name in ("max_batch_tokens", "max_inputs", "max_chars", "max_body_bytes"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name}={getattr(self, name)} must be a positive number.")
-        if self.max_batch_size is not None and self.max_batch_size < 1:
-            raise ValueError(f"max_batch_size={self.max_batch_size} must be at least 1 (1 turns batching off), or None.")
-        if self.max_wait_ms < 0:
-            raise ValueError(f"max_wait_ms={self.max_wait_ms} must be zero or more milliseconds.")
-        if self.threads is not None and self.threads < 1:
-            raise ValueError(f"threads={self.threads} must be at least 1, or None to keep torch's setting.")
+        """Raise :class:`InputError` for a limit that is not positive, or a device this machine lacks."""
+        from ..inference import default_device, default_dtype
+
+        for name in ("max_batch_tokens", "max_inputs", "max_chars", "max_body_bytes", "max_documents"):
+            check_int(name, getattr(self, name))
+        check_int("max_batch_size", self.max_batch_size, none_ok=True, hint="1 turns batching off")
+        check_number("max_wait_ms", self.max_wait_ms, minimum=0.0, hint="milliseconds")
+        check_int("threads", self.threads, none_ok=True, hint="None keeps torch's setting")
+        default_dtype(default_device(self.device), self.dtype)
 
 
 class _Service:
@@ -292,6 +278,9 @@ class _Service:
         self.batchers: dict[str, MicroBatcher] = {}
         self.classifier: Any = None
         self.zero_shot: Any = None
+        self.reranker: Any = None
+        # Called with the size of every model call (the /metrics batch-size histogram).
+        self.observe_batch: Callable[[int], None] | None = None
         self.chars_per_token = 1.0
         self.max_length = 512
         self.description: dict[str, Any] = {}
@@ -309,6 +298,8 @@ class _Service:
                 return list(zip(proba, windows or [None] * len(proba)))
 
             self._add_batcher("classify", classify)
+            # Raw logits, for the formats that ask for them (TEI raw_scores, HF function_to_apply).
+            self._add_batcher("logits", lambda items, key: list(self.classifier.logits(items)))
             tokenizer, model = self.classifier.tokenizer, self.classifier.model
             self.max_length = int(self.classifier.max_length)
             if self.info.nli:
@@ -364,12 +355,30 @@ class _Service:
             return list(scorer.predict_proba(items))
 
         self._add_batcher("score", run)
+        self._load_reranker(model, tokenizer)
         return tokenizer, model
+
+    def _load_reranker(self, model: Any, tokenizer: Any) -> None:
+        from ..rerank import Reranker  # imported only when a reranking model is served
+
+        s = self.settings
+        # The same weights as /v1/score. The batcher's items are (query, document) pairs and its
+        # results their exact log-odds (TEI's raw_scores); the routes turn them into P(relevant).
+        self.reranker = Reranker(
+            (model, tokenizer), batch_tokens=s.max_batch_tokens, device=s.device, dtype=s.dtype, show_progress_bar=False
+        )
+        self._add_batcher("rerank", lambda pairs, key: list(self.reranker.log_odds(pairs)))
 
     def _add_batcher(self, name: str, run: Callable[[list[Any], Hashable], Sequence[Any]]) -> None:
         s = self.settings
+
+        def observed(items: list[Any], key: Hashable) -> Sequence[Any]:
+            if self.observe_batch is not None:
+                self.observe_batch(len(items))
+            return run(items, key)
+
         self.batchers[name] = MicroBatcher(
-            run, max_batch_tokens=s.max_batch_tokens, max_batch_size=s.max_batch_size, max_wait_ms=s.max_wait_ms,
+            observed, max_batch_tokens=s.max_batch_tokens, max_batch_size=s.max_batch_size, max_wait_ms=s.max_wait_ms,
             executor=self.executor,
         )
 
@@ -391,21 +400,27 @@ class _Service:
         """
         return [rows * min(self.max_length, math.ceil(_chars(item) / self.chars_per_token) + 1) for item in items]
 
-    def check_limits(self, items: Sequence[Any], *, what: str = "inputs") -> None:
+    def check_limits(self, items: Sequence[Any], *, what: str = "inputs", limit: str = "max_inputs") -> None:
+        """Answer 413 when ``items`` are more than the setting ``limit`` allows or a text is too long.
+
+        Each text counts on its own (both texts of a pair may have ``max_chars``), as the
+        published schema's ``maxLength`` says.
+        """
         s = self.settings
-        if len(items) > s.max_inputs:
+        most = getattr(s, limit)
+        if len(items) > most:
             raise HTTPException(
                 413,
-                f"{what} has {len(items)} items; this server takes at most {s.max_inputs} per request "
-                f"(max_inputs, `t5cls serve --max-inputs`). Split the request.",
+                f"{what} has {len(items)} items; this server takes at most {most} per request "
+                f"({limit}, `t5cls serve --{limit.replace('_', '-')}`). Split the request.",
             )
         for index, item in enumerate(items):
-            chars = _chars(item)
+            chars = max(map(len, item)) if isinstance(item, tuple) else len(item)
             if chars > s.max_chars:
                 raise HTTPException(
                     413,
                     f"{what}[{index}] has {chars:,} characters; this server takes at most {s.max_chars:,} per "
-                    "input (max_chars, `t5cls serve --max-chars`).",
+                    "text (max_chars, `t5cls serve --max-chars`).",
                 )
 
     async def run(self, name: str, items: list[Any], *, key: Hashable = None, costs: list[int] | None = None) -> list[Any]:
@@ -418,16 +433,33 @@ class _Service:
             return await self.batchers[name].submit(items, costs=costs, key=key)
         except BatcherClosedError as exc:
             raise HTTPException(503, str(exc)) from exc
-        except (ValueError, TypeError) as exc:  # the library's words for a bad input
+        except USER_ERRORS as exc:  # the library's words for a bad input
             raise HTTPException(422, str(exc)) from exc
         except Exception as exc:
+            # A bug: the request fails alone (the batcher retried its batch-mates without it).
             logger.exception("Internal error in %s", name)
             raise HTTPException(500, f"Internal error in {name}: {type(exc).__name__}: {exc}") from exc
+
+    async def probabilities(self, items: list[Any], *, raw: bool = False) -> list[np.ndarray]:
+        """Per input, P(label) as ``/v1/classify`` gives them by default (or the logits, ``raw``).
+
+        For the routes in other formats: they share ``/v1/classify``'s batches (same key).
+        """
+        kind = "pairs" if isinstance(items[0], tuple) else "texts"  # a call takes one kind
+        if raw:
+            return await self.run("logits", items, key=kind)
+        answers = await self.run("classify", items, key=(kind, "truncate", None, "mean"))
+        return [row for row, _ in answers]
+
+    @property
+    def queued(self) -> int:
+        """Requests waiting in every batcher (the /metrics queue-length gauge)."""
+        return sum(b.queued for b in self.batchers.values())
 
     def health(self) -> dict[str, Any]:
         return {
             "status": "ok" if all(b.alive for b in self.batchers.values()) else "error: a batch worker stopped",
-            "queued": sum(b.queued for b in self.batchers.values()),
+            "queued": self.queued,
             "batching": {name: b.stats.as_dict() for name, b in self.batchers.items()},
         }
 
@@ -471,18 +503,13 @@ def _accept(
     return service, items
 
 
-def _ranked(row: np.ndarray, labels: Sequence[str], top_k: int | None) -> list[dict[str, Any]]:
-    order = np.argsort(-row, kind="stable")[: top_k or len(labels)]
-    return [{"label": labels[j], "score": float(row[j])} for j in order]
-
-
 # --- errors and body size ----------------------------------------------------------------------
 
 
 def _location(loc: Sequence[Any]) -> str:
     parts = [str(p) for p in loc if p != "body"]
-    # pydantic names the union member it tried ("str", "list[str]"); the user did not write those.
-    parts = [p for p in parts if p != "str" and not p.startswith(("list[", "tuple["))]
+    # pydantic names the union member it tried ("str", "list[str]", a tag); the user did not write those.
+    parts = [p for p in parts if p not in UNION_BRANCHES and "[" not in p]
     return ".".join(parts) or "body"
 
 
@@ -499,7 +526,7 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
         elif isinstance(got, (str, bytes)):
             detail = 'Request body must be JSON (Content-Type: application/json), such as {"inputs": ["some text"]}.'
         else:
-            detail = f'Request body must be a JSON object such as {{"inputs": ["some text"]}}, got {_json_type(got)}.'
+            detail = f'Request body must be a JSON object such as {{"inputs": ["some text"]}}, got {json_type(got)}.'
         return JSONResponse({"detail": detail}, status_code=422)
     messages = []
     for error in errors:
@@ -507,6 +534,42 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
         message = "unknown field; check its spelling" if error.get("type") == "extra_forbidden" else error.get("msg", "")
         messages.append(f"{where}: {message.rstrip('.')}.")
     return JSONResponse({"detail": " ".join(dict.fromkeys(messages))}, status_code=422)
+
+
+async def _user_error(request: Request, exc: Exception) -> JSONResponse:
+    # An InputError raised outside the model call (the model call maps its own in _Service.run).
+    return JSONResponse({"detail": str(exc)}, status_code=422)
+
+
+class InternalErrors:
+    """ASGI middleware: a bug in a route answers 500 ``{"detail"}`` and is logged with its traceback.
+
+    Only that request fails; the server goes on serving. (Starlette's own 500 is plain text and
+    re-raises into uvicorn's log; this one keeps the API's error body and logs once, here.)
+    """
+
+    def __init__(self, app: Any):
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: dict) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            logger.exception("Internal error answering %s %s", scope.get("method"), scope.get("path"))
+            if started:  # the answer is half sent: all that is left is to drop the connection
+                raise
+            detail = f"Internal error: {type(exc).__name__}: {exc}"
+            await JSONResponse({"detail": detail}, status_code=500)(scope, receive, send)
 
 
 class BodySizeLimit:
@@ -571,6 +634,7 @@ def create_app(
     max_chars: int = DEFAULT_MAX_CHARS,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     threads: int | None = None,
+    max_documents: int = DEFAULT_MAX_DOCUMENTS,
 ) -> FastAPI:
     """Build the FastAPI app that serves ``model_dir``; its lifespan loads the model once.
 
@@ -582,6 +646,7 @@ def create_app(
         max_batch_size: most inputs merged into one call; ``1`` turns batching off; ``None``: no cap.
         max_wait_ms: how long a request may wait for others to share its model call.
         max_inputs: most inputs (and candidate labels) per request.
+        max_documents: most documents per rerank request (TEI ``/rerank``, Cohere ``/v1|v2/rerank``).
         max_chars: most characters per input.
         max_body_bytes: largest request body.
         threads: torch intra-op threads for the model (None: torch's setting, the CPU cores;
@@ -603,7 +668,7 @@ def create_app(
     settings = ServerSettings(
         device=device, dtype=dtype, max_batch_tokens=max_batch_tokens, max_batch_size=max_batch_size,
         max_wait_ms=max_wait_ms, max_inputs=max_inputs, max_chars=max_chars, max_body_bytes=max_body_bytes,
-        threads=threads,
+        threads=threads, max_documents=max_documents,
     )
     settings.check()
     info = inspect_model_dir(model_dir)
@@ -612,6 +677,8 @@ def create_app(
     async def lifespan(app: FastAPI):
         service = _Service(info, settings)
         service.load()  # before the server accepts connections, so blocking is fine
+        app.state.metrics = metrics.ServerMetrics(lambda: service.queued)
+        service.observe_batch = app.state.metrics.batch_size.observe
         service.start()
         app.state.service = service
         logger.info("Serving %s (%s) with endpoints %s", info.path, info.kind, ", ".join(endpoints))
@@ -629,23 +696,34 @@ def create_app(
         lifespan=lifespan,
     )
     app.add_exception_handler(RequestValidationError, _validation_error)
+    for user_error in USER_ERRORS:
+        app.add_exception_handler(user_error, _user_error)
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+    app.add_middleware(InternalErrors)  # added last: the outermost of ours, so it sees every route's bug
     endpoints = ["GET /health", "GET /v1/model"]
 
-    @app.get("/health", summary="Liveness, queue length and batching counters")
+    health_body = {"application/json": {"schema": Health.model_json_schema()}}
+
+    @app.get(
+        "/health", summary="Liveness, queue length and batching counters", response_model=Health,
+        responses={503: {"description": "A batch worker stopped.", "content": health_body}, **GET_ERRORS},
+    )
     async def health(request: Request) -> JSONResponse:
         report = request.app.state.service.health()
         return JSONResponse(report, status_code=200 if report["status"] == "ok" else 503)
 
-    @app.get("/v1/model", summary="The served model: labels, problem type, sizes, limits")
-    async def model_info(request: Request) -> dict[str, Any]:
+    def describe(request: Request) -> dict[str, Any]:
         service: _Service = request.app.state.service
         return {**service.description, "endpoints": endpoints, "settings": asdict(settings)}
+
+    @app.get("/v1/model", summary="The served model: labels, problem type, sizes, limits", response_model=ModelDescription, responses=GET_ERRORS)
+    async def model_info(request: Request) -> dict[str, Any]:
+        return describe(request)
 
     if info.kind == "classifier":
         endpoints.append("POST /v1/classify")
 
-        @app.post("/v1/classify", response_model=ClassifyResponse, summary="Classify texts (or text pairs)")
+        @app.post("/v1/classify", response_model=ClassifyResponse, responses=POST_ERRORS, summary="Classify texts (or text pairs)")
         async def classify(body: ClassifyRequest, request: Request) -> dict[str, Any]:
             service, items = _accept(request, body.inputs)
             classifier = service.classifier
@@ -653,7 +731,7 @@ def create_app(
                 classifier.long_input_settings(body.long_inputs, body.stride, body.aggregate)
                 if body.min_score is not None or classifier.problem_type != "regression":
                     classifier.labels_from_proba(np.zeros((0, len(classifier.labels))), threshold=body.threshold, min_score=body.min_score)
-            except ValueError as exc:
+            except InputError as exc:
                 raise HTTPException(422, str(exc)) from exc
             chunk = body.long_inputs == "chunk"
             # A call takes one kind of input and one long-input setting.
@@ -666,7 +744,7 @@ def create_app(
             decided = [None] * len(items) if classifier.problem_type == "regression" else (
                 classifier.labels_from_proba(proba, threshold=body.threshold, min_score=body.min_score)
             )
-            answer = {"results": [_ranked(row, labels, body.top_k) for row in proba], "labels": decided}
+            answer = {"results": [ranked(row, labels, body.top_k) for row in proba], "labels": decided}
             if chunk:
                 answer["windows"] = [int(count) for _, count in answers]
             return answer
@@ -674,14 +752,14 @@ def create_app(
     if info.kind == "classifier" and info.nli:
         endpoints.append("POST /v1/zero-shot")
 
-        @app.post("/v1/zero-shot", response_model=ZeroShotResponse, summary="NLI zero-shot classification")
+        @app.post("/v1/zero-shot", response_model=ZeroShotResponse, responses=POST_ERRORS, summary="NLI zero-shot classification")
         async def zero_shot(body: ZeroShotRequest, request: Request) -> dict[str, Any]:
             service, items = _accept(request, body.inputs, labels=body.candidate_labels, labels_field="candidate_labels")
             labels = tuple(body.candidate_labels)
             key = (body.hypothesis_template, body.multi_label, body.threshold, body.long_inputs, body.stride, body.aggregate)
             try:
                 service.classifier.long_input_settings(body.long_inputs, body.stride, body.aggregate)
-            except ValueError as exc:
+            except InputError as exc:
                 raise HTTPException(422, str(exc)) from exc
             # An item is one text with its labels: it costs one NLI row per label.
             costs = service.token_costs(items, rows=len(labels))
@@ -690,20 +768,34 @@ def create_app(
     if info.kind == "seq2seq":
         endpoints.append("POST /v1/score")
 
-        @app.post("/v1/score", response_model=ScoreResponse, summary="Exact label probabilities from a seq2seq T5")
+        @app.post("/v1/score", response_model=ScoreResponse, responses=POST_ERRORS, summary="Exact label probabilities from a seq2seq T5")
         async def score(body: ScoreRequest, request: Request) -> dict[str, Any]:
             service, items = _accept(request, body.inputs, labels=body.labels)
             rows = await service.run("score", items, key=(tuple(body.labels), body.template))
             labels = body.labels
             results = []
             for row in rows:
-                ranked = _ranked(row, labels, None)
+                best = ranked(row, labels, None)
                 results.append({
-                    "labels": [r["label"] for r in ranked], "scores": [r["score"] for r in ranked],
-                    "label": ranked[0]["label"], "entropy": float(entropy(row)),
+                    "labels": [r["label"] for r in best], "scores": [r["score"] for r in best],
+                    "label": best[0]["label"], "entropy": float(entropy(row)),
                 })
             return {"results": results}
 
+    # The formats other clients speak, beside /v1 (each family in its own module).
+    rerank = info.kind == "seq2seq"
+    endpoints += tei.add_routes(app, classifier=info.kind == "classifier", rerank=rerank)
+    endpoints += cohere.add_routes(app, rerank=rerank)
+    endpoints += hf.add_routes(app, kind=info.kind, nli=info.nli, routes=endpoints)
+    endpoints += page.add_routes(app, describe=describe, model_schema=ModelDescription.model_json_schema())
+    endpoints += metrics.add_routes(app)  # its middleware wraps the others, so every answer is counted
+    def limits() -> dict[str, int]:
+        service = getattr(app.state, "service", None)
+        model = {"max_stride": service.max_length - 1} if service is not None else {}
+        return {**asdict(settings), **model}
+
+    install_openapi(app, limits)
+    install_method_not_allowed(app)
     return app
 
 
@@ -735,15 +827,56 @@ def serve(
     """
     import uvicorn
 
-    app = create_app(model_dir, **app_options)
-    config = uvicorn.Config(
-        app, host=host, port=port, log_level=log_level, access_log=access_log, lifespan="on",
-        timeout_graceful_shutdown=graceful_timeout_s, limit_concurrency=limit_concurrency,
-    )
-    server = uvicorn.Server(config)
-    server.run()
+    check_int("limit_concurrency", limit_concurrency, none_ok=True)
+    check_int("graceful_timeout_s", graceful_timeout_s, minimum=0, none_ok=True)
+    # Bound here, before the model loads, so that a port in use or a host that is not this
+    # machine's fails at once with the reason (uvicorn would log it and call sys.exit).
+    sock = bind_socket(host, port)
+    try:
+        app = create_app(model_dir, **app_options)
+        config = uvicorn.Config(
+            app, host=host, port=port, log_level=log_level, access_log=access_log, lifespan="on",
+            timeout_graceful_shutdown=graceful_timeout_s, limit_concurrency=limit_concurrency,
+        )
+        server = uvicorn.Server(config)
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
     if not server.started:
         raise RuntimeError(f"The server for {str(model_dir)!r} did not start on {host}:{port}; see the log above.")
 
 
-__all__ = ["create_app", "serve", "inspect_model_dir", "ModelInfo", "ServerSettings", "BodySizeLimit"]
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``(host, port)``, ready for uvicorn; user mistakes are :class:`InputError`.
+
+    Raises:
+        InputError: a port outside 1-65535 (the OS would silently take it modulo 65536), a host
+            that does not resolve, or an address this machine cannot listen on (not one of its
+            own, already in use, or a privileged port without the right).
+    """
+    if not isinstance(host, str) or not host.strip():
+        raise InputError(f"host={host!r} must be an address such as '127.0.0.1' (this machine only) or '0.0.0.0' (all interfaces).")
+    check_int("port", port, minimum=1, maximum=65535, hint="e.g. 8000")
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    except socket.gaierror as exc:
+        raise InputError(
+            f"host={host!r} is not an address this machine can resolve ({exc.strerror}); use e.g. '127.0.0.1' or '0.0.0.0'."
+        ) from exc
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: restart right after a stop
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        fixes = {
+            errno.EADDRINUSE: f"another process listens on port {port}; pick another --port",
+            errno.EADDRNOTAVAIL: f"{host!r} is not an address of this machine; use '127.0.0.1' or '0.0.0.0'",
+            errno.EACCES: "ports below 1024 need special rights; use a port such as 8000",
+        }
+        fix = fixes.get(exc.errno, "check --host and --port")
+        raise InputError(f"Cannot listen on {host}:{port}: {exc.strerror}; {fix}.") from exc
+    return sock
+
+
+__all__ = ["create_app", "serve", "bind_socket", "inspect_model_dir", "ModelInfo", "ServerSettings", "BodySizeLimit", "InternalErrors"]
