@@ -692,6 +692,19 @@ class LabelScorer:
         """``(n,)`` entropy in nats of each input's label distribution (0 = certain, log C = uniform)."""
         return _entropy(self.predict_proba(inputs), axis=1)
 
+    def records(self, proba: np.ndarray) -> list[dict[str, Any]]:
+        """Flat output rows for ``proba`` (what ``t5cls score`` writes after the template fields), one per input.
+
+        Each row: ``label`` (the most probable), ``p_<label>`` per label and ``entropy`` (nats).
+        """
+        entropies = _entropy(proba, axis=1)
+        return [
+            {"label": self.labels[int(row.argmax())]}
+            | {f"p_{label}": float(value) for label, value in zip(self.labels, row)}
+            | {"entropy": float(h)}
+            for row, h in zip(proba, entropies)
+        ]
+
     # -- calibration ----------------------------------------------------------------------
 
     def _calibrated(self, scores: np.ndarray) -> np.ndarray:
