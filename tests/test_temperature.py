@@ -242,6 +242,17 @@ def multi_label(tiny_t5_dir, tmp_path_factory):
     return root / "ml", result
 
 
+def test_one_label_set_eval_fails_before_training_and_evaluate_checks_the_threshold(multi_label, tiny_t5_dir, tmp_path):
+    out, _ = multi_label
+    same = pd.DataFrame({"text": ["apple", "lemon", "pear"], "tags": [["fruit"]] * 3})
+    train_rows = pd.DataFrame({"text": ["apple", "sky", "lemon"], "tags": [["fruit"], ["blue"], ["fruit", "yellow"]]})
+    with pytest.raises(InputError, match="one label set only"):
+        train(tiny_t5_dir, train_rows, eval=same, output_dir=tmp_path / "bad", label_column="tags", **FAST)
+    assert not (tmp_path / "bad").exists()
+    with pytest.raises(InputError, match="threshold=2"):
+        t5cls.evaluate(out, same, label_column="tags", threshold=2)
+
+
 def test_training_saves_per_label_thresholds_and_they_decide(multi_label):
     out, result = multi_label
     saved = json.loads((out / "config.json").read_text())["thresholds"]
