@@ -261,11 +261,11 @@ class ServerSettings:
         check_int("max_batch_size", self.max_batch_size, none_ok=True, hint="1 turns batching off")
         check_number("max_wait_ms", self.max_wait_ms, minimum=0.0, hint="milliseconds")
         check_int("threads", self.threads, none_ok=True, hint="None keeps torch's setting")
-        default_dtype(default_device(self.device), self.dtype)
         if self.int8 and self.device is not None and torch.device(self.device).type != "cpu":
             raise InputError(f"int8 runs on CPU; got device={self.device!r}. Drop --int8 on a GPU (bf16 is its fast path) or use --device cpu.")
         if self.int8 and self.dtype not in (None, "float32"):
             raise InputError(f"int8 computes activations in float32; got dtype={self.dtype!r}. Leave --dtype unset with --int8.")
+        default_dtype(default_device(self.device), self.dtype)
 
 
 class _Service:
