@@ -8,6 +8,7 @@ import json
 import pytest
 
 from t5cls.batching import batches, min_padding_batches, padding_share
+from t5cls.errors import InputError, InputTypeError
 from t5cls.inputs import as_text_list, iter_texts, read_table, record_writer, text_column_values
 from t5cls.labels import MULTI_LABEL, REGRESSION, SINGLE_LABEL, check_known_labels, encode_labels, infer_problem_type, label_names, parse_labels
 from tests.conftest import DATA_DIR, needs_shared
@@ -93,9 +94,9 @@ def test_min_padding_batches_edges():
 
 
 @needs_shared
-def test_min_padding_batches_pad_less_than_filling_the_budget(t5_tokenizer):
+def test_min_padding_batches_pad_less_than_filling_the_budget(tiny_tokenizer):
     texts = read_table(DATA_DIR / "agnews" / "train.tsv")["text"].tolist()[:512]
-    lengths = [len(ids) for ids in t5_tokenizer(texts)["input_ids"]]
+    lengths = [len(ids) for ids in tiny_tokenizer(texts)["input_ids"]]
     filled = padding_share(lengths, batches(lengths, batch_tokens=4096))
     planned = padding_share(lengths, min_padding_batches(lengths, batch_tokens=4096))
     in_order = padding_share(lengths, [list(range(i, min(i + 32, 512))) for i in range(0, 512, 32)])
@@ -114,8 +115,11 @@ def test_padding_share():
 def test_read_table_formats_and_errors(tmp_path):
     (tmp_path / "a.tsv").write_text('text\tlabel\nsays "hi\tpos\n', encoding="utf-8")
     assert read_table(tmp_path / "a.tsv")["text"].tolist() == ['says "hi']  # quoting off
-    (tmp_path / "b.txt").write_text("one\n\ntwo\n", encoding="utf-8")
+    (tmp_path / "b.txt").write_text("one\ntwo\n", encoding="utf-8")
     assert read_table(tmp_path / "b.txt")["text"].tolist() == ["one", "two"]
+    (tmp_path / "blank.txt").write_text("one\n\ntwo\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"blank\.txt has empty text in line\(s\) 2"):  # the readers' one rule
+        read_table(tmp_path / "blank.txt")
     with pytest.raises(ValueError, match=r"columns are \['text', 'label'\]"):
         read_table(tmp_path / "a.tsv", columns=["review"])
     with pytest.raises(FileNotFoundError):
@@ -129,14 +133,14 @@ def test_read_table_formats_and_errors(tmp_path):
 
 
 def test_iter_texts_every_format(tmp_path):
-    (tmp_path / "in.txt").write_text("first\n\nthird\n", encoding="utf-8")
-    assert list(iter_texts(tmp_path / "in.txt")) == ["first", "", "third"]  # one input a line, in order
+    (tmp_path / "in.txt").write_text("first\nsecond\r\nthird\n", encoding="utf-8")
+    assert list(iter_texts(tmp_path / "in.txt")) == ["first", "second", "third"]  # one input a line, in order
     (tmp_path / "in.csv").write_text('id,body,hyp\n1,"a, quoted\nline",h1\n2,plain,h2\n', encoding="utf-8")
     assert list(iter_texts(tmp_path / "in.csv", text_column="body")) == ["a, quoted\nline", "plain"]
     assert list(iter_texts(tmp_path / "in.csv", text_column="body", pair_column="hyp"))[1] == ("plain", "h2")
     (tmp_path / "in.tsv").write_text('text\tlabel\nsays "hi\tx\n', encoding="utf-8")
     assert list(iter_texts(tmp_path / "in.tsv")) == ['says "hi']
-    (tmp_path / "in.jsonl").write_text('{"text": "a"}\n\n{"text": "b", "x": 1}\n', encoding="utf-8")
+    (tmp_path / "in.jsonl").write_text('{"text": "a"}\n{"text": "b", "x": 1}\n', encoding="utf-8")
     assert list(iter_texts(tmp_path / "in.jsonl")) == ["a", "b"]
 
 
@@ -152,15 +156,21 @@ def test_iter_texts_errors_name_what_exists(tmp_path):
         iter_texts(tmp_path / "in.csv")  # raised before any row is read
     with pytest.raises(FileNotFoundError, match=r"in\.csv"):
         iter_texts(tmp_path / "other.csv")
+    (tmp_path / "in.xlsx").write_text("x")
+    with pytest.raises(InputError, match="unknown suffix"):
+        iter_texts(tmp_path / "in.xlsx")
     (tmp_path / "in.parquet").write_text("x")
-    with pytest.raises(ValueError, match="unknown suffix"):
+    with pytest.raises(InputError, match="as Parquet"):
         iter_texts(tmp_path / "in.parquet")
     (tmp_path / "in.jsonl").write_text('{"body": "x"}\n', encoding="utf-8")
     with pytest.raises(ValueError, match=r"\['body'\]"):
         iter_texts(tmp_path / "in.jsonl")
     (tmp_path / "bad.jsonl").write_text('{"text": "x"}\n{"text": null}\n', encoding="utf-8")
-    with pytest.raises(TypeError, match="line 2"):
+    with pytest.raises(InputError, match=r"line\(s\) 2"):
         list(iter_texts(tmp_path / "bad.jsonl"))
+    (tmp_path / "list.jsonl").write_text('{"text": "x"}\n{"text": ["a"]}\n', encoding="utf-8")
+    with pytest.raises(InputTypeError, match="line 2"):
+        list(iter_texts(tmp_path / "list.jsonl"))
 
 
 # --- writers ---------------------------------------------------------------------------------

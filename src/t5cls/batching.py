@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from .errors import InputError
+
 
 def batches(lengths: Sequence[int], *, batch_tokens: int, max_batch_size: int | None = None) -> list[list[int]]:
     """Group indices into batches of similar length whose padded size fits a token budget.
@@ -29,7 +31,7 @@ def batches(lengths: Sequence[int], *, batch_tokens: int, max_batch_size: int | 
         [[0], [2, 3], [1]]
     """
     if batch_tokens < 1:
-        raise ValueError(f"batch_tokens={batch_tokens} must be a positive number of tokens.")
+        raise InputError(f"batch_tokens={batch_tokens} must be a positive number of tokens.")
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
     result: list[list[int]] = []
     current: list[int] = []
@@ -95,11 +97,11 @@ def min_padding_batches(
     import numpy as np
 
     if batch_tokens < 1:
-        raise ValueError(f"batch_tokens={batch_tokens} must be a positive number of tokens.")
+        raise InputError(f"batch_tokens={batch_tokens} must be a positive number of tokens.")
     if batch_cost < 0:
-        raise ValueError(f"batch_cost={batch_cost} must be >= 0 tokens.")
+        raise InputError(f"batch_cost={batch_cost} must be >= 0 tokens.")
     if padding_cost < 0:
-        raise ValueError(f"padding_cost={padding_cost} must be >= 0 (a share of a real token's cost).")
+        raise InputError(f"padding_cost={padding_cost} must be >= 0 (a share of a real token's cost).")
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
     size = np.array([max(int(lengths[i]), 1) for i in order], dtype=np.int64)  # longest first
     n = len(size)

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from .batching import min_padding_batches, padding_share
+from .errors import InputError, check_int
 from .inputs import read_table
 
 logger = logging.getLogger(__name__)
@@ -115,7 +116,7 @@ def model_flops(config: Any, lengths: Sequence[int], *, kind: str, num_labels: i
         decoder_layer = n * (q * (attn_proj + 2 * 2 * d * inner + ffn) + 4 * q * q * inner) + tokens * (2 * 2 * d * inner + 4 * q * inner)
         head = 0 if config.problem_type == "multi_label_classification" else n * 2 * d * num_labels
         return float(encoder + layers * decoder_layer + head)
-    raise ValueError(f"kind={kind!r} is not one of 'seq2seq', 'encoder', 't5cls'.")
+    raise InputError(f"kind={kind!r} is not one of 'seq2seq', 'encoder', 't5cls'.")
 
 
 MATMUL_ROWS = (512, 1024, 2048, 4096)
@@ -296,7 +297,7 @@ def load_texts(data: str | Path | None, *, n: int, text_column: str = "text") ->
         ValueError: ``n`` < 1, or the text column is missing (naming the columns there are).
     """
     if n < 1:
-        raise ValueError(f"n={n}: benchmark at least one text.")
+        raise InputError(f"n={n}: benchmark at least one text.")
     path = Path(data) if data is not None else default_data_file()
     if path is None:
         raise FileNotFoundError("No texts to benchmark: ../shared/data/agnews/train.tsv is absent; pass --data FILE.")
@@ -391,19 +392,21 @@ def run_benchmark(
         A :class:`BenchReport`; :func:`format_report` renders it.
 
     Raises:
-        ValueError: unknown preset or row, bad sizes; FileNotFoundError: no data.
+        InputError: unknown preset or row, bad sizes; FileNotFoundError: no data.
     """
     from transformers import AutoTokenizer
 
     from .inference import DEFAULT_BATCH_TOKENS, PACKED_PADDING_COST
 
     if preset not in PRESETS:
-        raise ValueError(f"preset={preset!r} is not known; use one of {', '.join(PRESETS)}.")
+        raise InputError(f"preset={preset!r} is not known; use one of {', '.join(PRESETS)}.")
     unknown = sorted(set(rows) - set(ROWS))
     if unknown:
-        raise ValueError(f"rows {unknown} do not exist; pick from {sorted(ROWS)}.")
-    if repeat < 1:
-        raise ValueError(f"repeat={repeat} must be at least 1.")
+        raise InputError(f"rows {unknown} do not exist; pick from {sorted(ROWS)}.")
+    check_int("repeat", repeat)
+    check_int("n", n, none_ok=True, hint="the number of texts to benchmark")
+    check_int("threads", threads, none_ok=True)
+    check_int("batch_tokens", batch_tokens, none_ok=True, hint="padded tokens per batch")
     rows = sorted(set(rows) | {1})
     threads = threads or torch.get_num_threads()
     batch_tokens = batch_tokens or DEFAULT_BATCH_TOKENS

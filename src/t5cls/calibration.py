@@ -19,6 +19,8 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.special import softmax
 
+from .errors import InputError
+
 CALIBRATIONS = (None, "contextual", "domain_pmi")
 CONTENT_FREE_INPUTS = ("N/A", "", "[MASK]")
 
@@ -26,7 +28,7 @@ CONTENT_FREE_INPUTS = ("N/A", "", "[MASK]")
 def check_calibration(calibrate: str | None) -> str | None:
     """Return ``calibrate`` if it names a known method, else raise a ValueError listing them."""
     if calibrate not in CALIBRATIONS:
-        raise ValueError(f"calibrate={calibrate!r} is not one of {CALIBRATIONS}.")
+        raise InputError(f"calibrate={calibrate!r} is not one of {CALIBRATIONS}.")
     return calibrate
 
 

@@ -9,11 +9,14 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .training_config import TrainingConfig
+
+from .errors import USER_ERRORS, InputError
 
 
 def _add_long_inputs(p: argparse.ArgumentParser) -> None:
@@ -32,6 +35,56 @@ def _split_labels(value: str | None) -> list[str] | None:
     if value is None:
         return None
     return [part.strip() for part in value.split(",")]
+
+
+# --- Ray (--ray on predict, score, zero-shot, rerank) ------------------------------------------------
+
+
+def _add_ray_options(p: argparse.ArgumentParser) -> None:
+    group = p.add_argument_group(
+        "Ray Data (--ray)",
+        "Run on a Ray cluster (pip install 't5cls[ray]'): INPUT may then be a file, a folder or a glob, read with the "
+        "same rules; --output is a folder of shards. Without --ray none of this applies and Ray is not imported.",
+    )
+    group.add_argument("--ray", action="store_true", help="run on Ray Data: a pool of actors, each loading the model once")
+    group.add_argument("--address", help="the cluster: auto, HOST:PORT or ray://HOST:PORT (default: start a local one)")
+    group.add_argument("--concurrency", type=int, default=1, help="actors in the pool (default 1)")
+    group.add_argument("--num-cpus", type=float, default=1, help="CPUs per actor = its torch threads (default 1)")
+    group.add_argument("--num-gpus", type=float, default=0, help="GPUs per actor (default 0; a fraction shares one)")
+    group.add_argument("--output-format", choices=["parquet", "jsonl"], default="parquet", help="shard format (default parquet)")
+
+
+def _run_on_ray(
+    args: argparse.Namespace, task: str, *, columns: Sequence[str | None] = (), text_columns: Sequence[str | None] = (), **options
+) -> int:
+    """Read INPUT, run ``task`` on a Ray cluster and write shards to --output; the Ray half of a command."""
+    from .errors import InputError
+
+    if not args.output:
+        raise InputError("--ray writes shards to a folder: give --output OUT_DIR.")
+    try:
+        from . import ray as t5cls_ray
+    except ImportError as exc:
+        raise InputError(f"--ray: {exc}") from None
+
+    t5cls_ray.check_output_dir(args.output)
+    files = t5cls_ray.input_files(args.input)
+    started = t5cls_ray.connect(args.address, logging_level=logging.INFO if args.verbose else logging.WARNING)
+    try:
+        if task == "rerank":  # read as `t5cls rerank` reads: a query and its documents per row
+            names = {name: options[name] for name in ("query_column", "documents_column")}
+            dataset = t5cls_ray.read_query_documents(files, document_column=options.pop("document_column"), **names)
+        else:
+            dataset = t5cls_ray.read_inputs(files, columns=columns, text_columns=text_columns)
+        result = t5cls_ray.predict(
+            dataset, args.model, task=task, concurrency=args.concurrency, num_cpus=args.num_cpus, num_gpus=args.num_gpus, **options
+        )
+        t5cls_ray.write_outputs(result, args.output, output_format=args.output_format)
+    finally:
+        if started:
+            t5cls_ray.ray.shutdown()
+    print(f"wrote {task} results for {len(files)} input file(s) to {args.output} ({args.output_format} shards)", file=sys.stderr)
+    return 0
 
 
 # --- convert -------------------------------------------------------------------------------
@@ -61,8 +114,9 @@ def _add_convert(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run_convert(args: argparse.Namespace) -> int:
-    from .convert import from_t5, load_source_tokenizer, save_classifier
+    from .convert import check_output_dir, from_t5, load_source_tokenizer, save_classifier
 
+    check_output_dir(args.out, overwrite=args.overwrite)  # before the conversion, not after it
     tokenizer = load_source_tokenizer(args.src)
     model = from_t5(
         args.src,
@@ -111,6 +165,8 @@ def _add_zero_shot(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-length", type=int, help="most tokens per (premise, hypothesis) pair (default: the tokenizer's)")
     _add_long_inputs(p)
     p.add_argument("--device", help="e.g. cpu or cuda (default: cuda when available)")
+    p.add_argument("--labels-column", help="with --ray: a column holding each row's labels (a list, or 'a, b, c')")
+    _add_ray_options(p)
 
 
 def _run_zero_shot(args: argparse.Namespace) -> int:
@@ -119,21 +175,46 @@ def _run_zero_shot(args: argparse.Namespace) -> int:
 
     import pandas as pd
 
-    from .inputs import read_table
+    from .errors import check_number
+    from .inputs import iter_texts
     from .zero_shot import PRESETS, ZeroShotClassifier, check_template, parse_labels
 
     # Argument mistakes fail before the model loads.
+    check_number("--threshold", args.threshold, minimum=0.0, maximum=1.0, none_ok=True)
     if args.template is not None:
         check_template(args.template)
     if args.labels is not None:
         parse_labels(args.labels)
     preset = PRESETS.get(args.preset) if args.preset else None
+    if args.ray:
+        pairs = preset is not None and preset.premise_template is not None
+        return _run_on_ray(
+            args,
+            "zero-shot",
+            text_columns=[args.passage_column, args.question_column] if pairs else [args.text_column],
+            columns=[args.labels_column],
+            text_column=args.text_column,
+            candidate_labels=args.labels,
+            labels_column=args.labels_column,
+            passage_column=args.passage_column,
+            question_column=args.question_column,
+            hypothesis_template=args.template,
+            multi_label=args.multi_label,
+            threshold=args.threshold,
+            preset=args.preset,
+            batch_tokens=args.batch_tokens,
+            max_length=args.max_length,
+            device=args.device,
+            **_long_inputs(args),
+        )
+    if args.labels_column:
+        from .errors import InputError
+
+        raise InputError("--labels-column works with --ray; without it give the labels with --labels.")
     if preset is not None and preset.premise_template is not None:
-        frame = read_table(args.input, columns=[args.passage_column, args.question_column])
-        texts = list(zip(frame[args.passage_column].astype(str), frame[args.question_column].astype(str)))
+        texts = list(iter_texts(args.input, text_column=args.passage_column, pair_column=args.question_column))
     else:
-        frame = read_table(args.input, columns=[args.text_column])
-        texts = frame[args.text_column].astype(str).tolist()
+        texts = list(iter_texts(args.input, text_column=args.text_column))
     from .windows import check_aggregate, check_long_inputs
 
     check_long_inputs(args.long_inputs)
@@ -148,17 +229,13 @@ def _run_zero_shot(args: argparse.Namespace) -> int:
         preset=args.preset,
         **_long_inputs(args),
     )
-    if args.output and Path(args.output).suffix.lower() in (".csv", ".tsv"):
-        rows = [
-            {"sequence": r["sequence"], "label": r["label"], "score": r["scores"][0]}
-            | ({"windows": r["windows"]} if "windows" in r else {})
-            | {f"score_{label}": score for label, score in zip(r["labels"], r["scores"])}
-            for r in results
-        ]
+    flat = bool(args.output) and Path(args.output).suffix.lower() in (".csv", ".tsv")
+    rows = [{"sequence": r["sequence"]} | record for r, record in zip(results, classifier.records(results, flat=flat))]
+    if flat:
         sep = "\t" if args.output.lower().endswith(".tsv") else ","
         pd.DataFrame(rows).to_csv(args.output, sep=sep, index=False)
     else:
-        lines = "".join(json.dumps(result, ensure_ascii=False) + "\n" for result in results)
+        lines = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
         if not args.output:
             sys.stdout.write(lines)
             return 0
@@ -241,16 +318,33 @@ def _add_predict(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-length", type=int, help="most tokens per model input (default: the tokenizer's)")
     _add_long_inputs(p)
     p.add_argument("--device", help="e.g. cpu or cuda (default: cuda when available)")
+    _add_ray_options(p)
 
 
 def _run_predict(args: argparse.Namespace) -> int:
+    if args.ray:
+        options = {name: getattr(args, name) for name in ("batch_tokens", "max_length", "backend", "device") if getattr(args, name) is not None}
+        return _run_on_ray(
+            args,
+            "classify",
+            text_columns=[args.text_column, args.pair_column],
+            text_column=args.text_column,
+            pair_column=args.pair_column,
+            threshold=args.threshold,
+            quantize="int8" if args.int8 else None,
+            min_score=args.min_score,
+            **_long_inputs(args),
+            **options,
+        )
     import numpy as np
 
     from .inference import Classifier
     from .inputs import iter_texts, record_writer
+    from .temperature import check_threshold
 
+    check_threshold(args.threshold)  # before the model loads
     texts = iter_texts(args.input, text_column=args.text_column, pair_column=args.pair_column)
-    options = {"batch_tokens": args.batch_tokens} if args.batch_tokens else {}
+    options = {"batch_tokens": args.batch_tokens} if args.batch_tokens is not None else {}
     clf = Classifier(
         args.model,
         backend=args.backend,
@@ -332,7 +426,7 @@ def _run_bench(args: argparse.Namespace) -> int:
     try:
         rows = [int(part) for part in args.rows.split(",") if part.strip()]
     except ValueError:
-        raise ValueError(f"--rows {args.rows!r} must be row numbers separated by commas, e.g. 1,3,4.") from None
+        raise InputError(f"--rows {args.rows!r} must be row numbers separated by commas, e.g. 1,3,4.") from None
     report = run_benchmark(
         preset=args.preset,
         data=args.data,
@@ -376,24 +470,34 @@ def _add_score(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-length", type=int, help="truncate prompts to this many tokens (default: the tokenizer's)")
     p.add_argument("--device", help="e.g. cpu or cuda (default: cuda when available)")
     p.add_argument("--dtype", help="e.g. float32 or bfloat16 (default: bf16 on CUDA, fp32 on CPU)")
+    _add_ray_options(p)
 
 
 def _run_score(args: argparse.Namespace) -> int:
-    from scipy.stats import entropy
+    if args.ray:
+        from .scoring import template_fields
 
+        return _run_on_ray(
+            args,
+            "score",
+            text_columns=template_fields(args.template),
+            labels=_split_labels(args.labels),
+            template=args.template,
+            normalize=args.normalize,
+            calibrate=args.calibrate,
+            mode=args.mode,
+            device=args.device,
+            dtype=args.dtype,
+            batch_tokens=args.batch_tokens,
+            max_length=args.max_length,
+        )
     from .inputs import read_table, record_writer
     from .scoring import LabelScorer, template_fields
 
     # Input mistakes fail before the model loads.
     fields = template_fields(args.template)
-    frame = read_table(args.input)
-    missing = [field for field in fields if field not in frame.columns]
-    if missing:
-        raise ValueError(
-            f"{args.input} has no column(s) {missing} for the template {args.template!r}; its columns are "
-            f"{list(map(str, frame.columns))}. Name the template fields after the columns."
-        )
-    rows = frame[fields].fillna("").astype(str).to_dict(orient="records")
+    frame = read_table(args.input, text_columns=fields, hint=f"Name the fields of the template {args.template!r} after the columns.")
+    rows = frame[fields].to_dict(orient="records")
     scorer = LabelScorer(
         args.model,
         labels=_split_labels(args.labels),
@@ -408,13 +512,7 @@ def _run_score(args: argparse.Namespace) -> int:
     )
     proba = scorer.predict_proba(rows)
     with record_writer(args.output) as write:
-        write(
-            row
-            | {"label": scorer.labels[int(p.argmax())]}
-            | {f"p_{label}": float(value) for label, value in zip(scorer.labels, p)}
-            | {"entropy": float(entropy(p))}
-            for row, p in zip(rows, proba)
-        )
+        write(row | record for row, record in zip(rows, scorer.records(proba)))
     if args.output and args.output != "-":
         print(f"wrote {len(rows)} rows to {args.output}", file=sys.stderr)
     return 0
@@ -453,6 +551,7 @@ def _add_rerank(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-tokens", type=int, default=DEFAULT_BATCH_TOKENS, help="tokens per batch")
     p.add_argument("--device", help="e.g. cpu or cuda (default: cuda when available)")
     p.add_argument("--dtype", help="e.g. float32 or bfloat16 (default: bf16 on CUDA, fp32 on CPU)")
+    _add_ray_options(p)
 
 
 def _run_rerank(args: argparse.Namespace) -> int:
@@ -466,6 +565,18 @@ def _run_rerank(args: argparse.Namespace) -> int:
     # Argument and input mistakes fail before the model loads.
     check_top_n(args.top_n)
     check_rerank_template(args.template)
+    if args.ray:
+        names = ("template", "true_word", "false_word", "relevant_label", "max_length", "stride", "long_inputs", "batch_tokens", "device", "dtype")
+        return _run_on_ray(
+            args,
+            "rerank",
+            query_column=args.query_column,
+            documents_column=args.documents_column,
+            document_column=args.document_column,
+            top_n=args.top_n,
+            return_documents=args.return_documents,
+            **{name: getattr(args, name) for name in names if getattr(args, name) is not None},
+        )
     if args.output and args.output != "-" and Path(args.output).suffix.lower() != ".jsonl":
         raise InputError(f"--output {args.output!r}: rerank writes nested results as JSON lines; use a .jsonl file.")
     groups = iter_query_documents(
@@ -856,10 +967,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     run = {name: run for name, _, run in COMMANDS}[args.command]
     try:
         return run(args)
-    except (ValueError, FileNotFoundError, FileExistsError, TypeError) as exc:
-        # User errors: one clear line, no traceback.
-        print(f"t5cls {args.command}: error: {exc}", file=sys.stderr)
+    except USER_ERRORS as exc:
+        # The user's mistake: one clear line, no traceback, exit 2 (as argparse does for a bad option).
+        print(f"t5cls {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
+    except Exception:
+        # Anything else is a bug in t5cls or below it: show where it happened, exit 1.
+        traceback.print_exc()
+        print(
+            f"t5cls {args.command}: internal error (the traceback above); this is a bug, please report it.",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def _one_line(exc: BaseException) -> str:
+    # FileNotFoundError raised by open() reads "[Errno 2] No such file or directory: 'x'".
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        return f"{exc.strerror}: {exc.filename!r}"
+    return " ".join(str(exc).split())
 
 
 if __name__ == "__main__":

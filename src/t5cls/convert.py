@@ -23,6 +23,7 @@ from safetensors import safe_open
 from transformers import PreTrainedModel
 
 from .configuration import PROBLEM_TYPES, T5ClassificationConfig
+from .errors import InputError, check_number
 from .labels import check_labels
 from .modeling import T5ForClassification, published_format
 
@@ -69,7 +70,7 @@ def resolve_checkpoint_dir(src: str | os.PathLike, *, needed: Callable[[str], bo
     if path.is_dir():
         return path
     if path.exists():
-        raise ValueError(f"{str(src)!r} is a file; pass the checkpoint directory that holds config.json and the weights.")
+        raise InputError(f"{str(src)!r} is a file; pass the checkpoint directory that holds config.json and the weights.")
     text = str(src)
     if text.startswith((".", "/", "~")) or text.count("/") > 1:
         raise FileNotFoundError(f"Checkpoint directory {text!r} does not exist.")
@@ -148,10 +149,10 @@ def read_tensors(directory: Path, keep: Callable[[str], bool]) -> tuple[dict[str
                         skipped += value.numel()
                 del state
         except (OSError, RuntimeError, ValueError, EOFError) as exc:
-            raise ValueError(f"Could not read weights file {shard}: it is truncated or corrupt ({exc}).") from exc
+            raise InputError(f"Could not read weights file {shard}: it is truncated or corrupt ({exc}).") from exc
         except Exception as exc:  # safetensors raises its own SafetensorError for bad headers
             if type(exc).__name__ == "SafetensorError":
-                raise ValueError(f"Could not read weights file {shard}: it is truncated or corrupt ({exc}).") from exc
+                raise InputError(f"Could not read weights file {shard}: it is truncated or corrupt ({exc}).") from exc
             raise
     return tensors, skipped
 
@@ -181,12 +182,12 @@ def _source_config_dict(src: Any) -> dict[str, Any]:
 def _check_t5_source(cfg: dict[str, Any], where: str) -> None:
     model_type = cfg.get("model_type")
     if model_type == "umt5":
-        raise ValueError(
+        raise InputError(
             f"{where} is a UMT5 checkpoint (model_type 'umt5'), whose layers each carry their own relative "
             "position bias; T5ForClassification supports t5, t5-v1_1, flan-t5, byT5, UL2 and mT5 checkpoints."
         )
     if model_type not in SUPPORTED_MODEL_TYPES:
-        raise ValueError(
+        raise InputError(
             f"{where} has model_type {model_type!r}, not a T5-family model. "
             f"Pass a checkpoint whose config has model_type in {SUPPORTED_MODEL_TYPES} (t5, t5-v1_1, flan-t5, byT5, UL2, mT5)."
         )
@@ -198,16 +199,16 @@ def _label_maps(
     if labels is not None:
         labels = check_labels(labels)
         if num_labels is not None and num_labels != len(labels):
-            raise ValueError(
+            raise InputError(
                 f"num_labels={num_labels} disagrees with the {len(labels)} labels given {labels}; pass one or the other."
             )
         num_labels = len(labels)
     if num_labels is None:
         num_labels = 1 if problem_type == "regression" else 2
     if not isinstance(num_labels, int) or num_labels < 1:
-        raise ValueError(f"num_labels={num_labels!r} must be a positive integer.")
+        raise InputError(f"num_labels={num_labels!r} must be a positive integer.")
     if problem_type == "single_label_classification" and num_labels < 2:
-        raise ValueError(
+        raise InputError(
             f"single_label_classification needs at least 2 labels, got num_labels={num_labels}; "
             "use problem_type='regression' for one output."
         )
@@ -254,10 +255,10 @@ def _build_from_state(
     state = {**kept, **new}
     missing = sorted(set(expected) - set(state))
     if missing:
-        raise ValueError(f"{where} lacks {len(missing)} tensor(s) the classifier needs: {_names(missing)}.")
+        raise InputError(f"{where} lacks {len(missing)} tensor(s) the classifier needs: {_names(missing)}.")
     wrong = [f"{k} {tuple(state[k].shape)} (expected {tuple(expected[k])})" for k in expected if state[k].shape != expected[k]]
     if wrong:
-        raise ValueError(f"{where} has tensor(s) of the wrong shape for this config: {_names(wrong)}.")
+        raise InputError(f"{where} has tensor(s) of the wrong shape for this config: {_names(wrong)}.")
     state = {k: state[k] for k in expected}
     state["encoder.embed_tokens.weight"] = state["shared.weight"]
     model.load_state_dict(state, strict=True, assign=True)
@@ -271,7 +272,7 @@ def _normalise_shared(kept: dict[str, torch.Tensor], where: str) -> None:
     if embed is not None:
         kept.setdefault("shared.weight", embed)
     if "shared.weight" not in kept:
-        raise ValueError(f"{where} has no shared.weight (nor encoder.embed_tokens.weight): not a T5 checkpoint?")
+        raise InputError(f"{where} has no shared.weight (nor encoder.embed_tokens.weight): not a T5 checkpoint?")
 
 
 def _names(items: Sequence[str], limit: int = 8) -> str:
@@ -305,7 +306,7 @@ def _label_query_init(
     for label in labels:
         ids = [i for i in tokenizer(label, add_special_tokens=False)["input_ids"] if i != eos_id]
         if not ids:
-            raise ValueError(f"Label {label!r} tokenizes to no tokens; query_init='labels' needs label names with text.")
+            raise InputError(f"Label {label!r} tokenizes to no tokens; query_init='labels' needs label names with text.")
         rows.append(shared[ids].float().mean(dim=0))
     return torch.stack(rows).to(shared.dtype)  # (num_labels, d_model)
 
@@ -343,7 +344,7 @@ def from_t5(
         transformers entry point loads.
 
     Raises:
-        ValueError: bad settings, a non-T5 source, too many decoder layers, missing or misshaped tensors.
+        InputError: bad settings, a non-T5 source, too many decoder layers, missing or misshaped tensors.
         FileNotFoundError: no such directory, no config or no weights.
 
     Example:
@@ -351,20 +352,22 @@ def from_t5(
         >>> model.save_pretrained("sst2-classifier")  # doctest: +SKIP
     """
     if problem_type not in PROBLEM_TYPES:
-        raise ValueError(f"problem_type={problem_type!r} is not supported; use one of {', '.join(PROBLEM_TYPES)}.")
+        raise InputError(f"problem_type={problem_type!r} is not supported; use one of {', '.join(PROBLEM_TYPES)}.")
     if query_init not in QUERY_INITS:
-        raise ValueError(f"query_init={query_init!r} is not supported; use one of {', '.join(QUERY_INITS)}.")
+        raise InputError(f"query_init={query_init!r} is not supported; use one of {', '.join(QUERY_INITS)}.")
     if not isinstance(num_decoder_layers, int) or num_decoder_layers < 0:
-        raise ValueError(f"num_decoder_layers={num_decoder_layers!r} must be an integer >= 0 (0 = mean pooling).")
+        raise InputError(f"num_decoder_layers={num_decoder_layers!r} must be an integer >= 0 (0 = mean pooling).")
+    check_number("classifier_dropout", classifier_dropout, minimum=0.0, maximum=1.0, hint="a probability, e.g. 0.1")
+    _as_dtype(dtype)  # a bad dtype fails before the checkpoint is read
     id2label, num_labels = _label_maps(labels, num_labels, problem_type)
     if query_init == "labels":
         if problem_type != "multi_label_classification" or num_decoder_layers == 0:
-            raise ValueError(
+            raise InputError(
                 "query_init='labels' gives one query per label, which only multi-label classification with "
                 f"num_decoder_layers >= 1 has (got problem_type={problem_type!r}, num_decoder_layers={num_decoder_layers})."
             )
         if labels is None:
-            raise ValueError("query_init='labels' needs label names: pass labels=[...].")
+            raise InputError("query_init='labels' needs label names: pass labels=[...].")
 
     in_memory = isinstance(src, PreTrainedModel)
     keep = _kept_key(num_decoder_layers)
@@ -376,7 +379,7 @@ def from_t5(
     if in_memory and not hasattr(src, "decoder"):
         source_decoder_layers = 0  # T5EncoderModel and friends
     if num_decoder_layers > source_decoder_layers:
-        raise ValueError(
+        raise InputError(
             f"num_decoder_layers={num_decoder_layers} but {where} has only {source_decoder_layers} decoder layer(s); "
             f"use at most {source_decoder_layers}" + (" (0 = mean pooling)." if source_decoder_layers == 0 else ".")
         )
@@ -428,7 +431,7 @@ def _as_dtype(dtype: torch.dtype | str | None) -> torch.dtype | None:
         return dtype
     resolved = getattr(torch, str(dtype), None)
     if not isinstance(resolved, torch.dtype):
-        raise ValueError(f"dtype={dtype!r} is not a torch dtype; use e.g. 'float32' or 'bfloat16'.")
+        raise InputError(f"dtype={dtype!r} is not a torch dtype; use e.g. 'float32' or 'bfloat16'.")
     return resolved
 
 
@@ -439,7 +442,7 @@ def _load_tokenizer(src: Any) -> Any:
     try:
         return AutoTokenizer.from_pretrained(name)
     except Exception as exc:
-        raise ValueError(f"query_init='labels' needs a tokenizer and none could be loaded from {name!r}; pass tokenizer=.") from exc
+        raise InputError(f"query_init='labels' needs a tokenizer and none could be loaded from {name!r}; pass tokenizer=.") from exc
 
 
 # --------------------------------------------------------------------------------------------
@@ -459,7 +462,7 @@ def load_foreign(src: str | os.PathLike, fmt: str, **kwargs: Any) -> T5ForClassi
     elif fmt == "enct5":
         model = _load_enct5(directory, cfg)
     else:
-        raise ValueError(f"Unknown checkpoint format {fmt!r}; known: {FOREIGN_FORMATS}.")
+        raise InputError(f"Unknown checkpoint format {fmt!r}; known: {FOREIGN_FORMATS}.")
     return model.to(dtype) if dtype is not None else model
 
 
@@ -489,7 +492,7 @@ def _load_t5forclassification(directory: Path, cfg: dict[str, Any]) -> T5ForClas
     _normalise_shared(kept, str(directory))
     head = kept.pop("head.weight", None)
     if head is None:
-        raise ValueError(f"{directory} is a T5ForClassification checkpoint without head.weight.")
+        raise InputError(f"{directory} is a T5ForClassification checkpoint without head.weight.")
     problem_type = "regression" if num_labels == 1 else "single_label_classification"
     config = classification_config(
         cfg, id2label=_id2label_from(cfg, num_labels, default=NLI_LABELS), problem_type=problem_type, num_decoder_layers=layers
@@ -521,7 +524,7 @@ def _load_enct5(directory: Path, cfg: dict[str, Any]) -> T5ForClassification:
     )
     table = raw.get("decoder_embeddings.weight")
     if table is None or table.shape[0] < config.num_queries:
-        raise ValueError(
+        raise InputError(
             f"{directory} is an EncT5 checkpoint whose decoder_embeddings.weight is missing or has fewer than "
             f"{config.num_queries} rows."
         )
@@ -530,7 +533,7 @@ def _load_enct5(directory: Path, cfg: dict[str, Any]) -> T5ForClassification:
     else:
         weight, bias = raw.get("classification_head.out_proj.weight"), raw.get("classification_head.out_proj.bias")
     if weight is None or bias is None:
-        raise ValueError(f"{directory} is an EncT5 checkpoint without its classification_head weights.")
+        raise InputError(f"{directory} is an EncT5 checkpoint without its classification_head weights.")
     new = {
         "query_embeddings.weight": table[: config.num_queries].clone(),
         "classifier.weight": weight.reshape(num_labels, -1),
@@ -558,6 +561,20 @@ __all__: Iterable[str] = [
 ]
 
 
+def check_output_dir(out: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """``out`` as a Path when a model can be written there; call it before the work that fills it.
+
+    Raises:
+        FileExistsError: ``out`` is a directory that is not empty and ``overwrite`` is false, or a file.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"Output {str(out)!r} is a file, not a directory; pick a directory name.")
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise FileExistsError(f"Output directory {str(out)!r} exists and is not empty; pass overwrite=True (--overwrite) or pick another.")
+    return out
+
+
 @contextmanager
 def staged_directory(out: str | os.PathLike, *, overwrite: bool = False) -> Iterator[Path]:
     """Write into a temporary sibling of ``out``, moved into place only if the block succeeds.
@@ -567,9 +584,7 @@ def staged_directory(out: str | os.PathLike, *, overwrite: bool = False) -> Iter
     Raises:
         FileExistsError: ``out`` exists and is not empty, and ``overwrite`` is false.
     """
-    out = Path(out)
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise FileExistsError(f"Output directory {str(out)!r} exists and is not empty; pass overwrite=True (--overwrite) or pick another.")
+    out = check_output_dir(out, overwrite=overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:

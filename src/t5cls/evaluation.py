@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import InputError
+from .errors import InputError, InputTypeError, check_int, check_max_length
 from .inputs import TextInput, read_table, require_columns, text_column_values
 from .labels import MULTI_LABEL, REGRESSION, SINGLE_LABEL, check_known_labels, encode_labels, parse_labels
 from .metrics import compute_metrics
@@ -41,33 +41,34 @@ DEFAULT_TEMPLATE = "{text}"
 DEFAULT_PAIR_TEMPLATE = "{text} {text_pair}"
 
 
-def load_frame(data: Any, *, name: str, columns: Sequence[str]) -> pd.DataFrame:
+def load_frame(data: Any, *, name: str, columns: Sequence[str], text_columns: Sequence[str | None] = ()) -> pd.DataFrame:
     """A DataFrame from a path (.csv/.tsv/.jsonl/.parquet), a ``datasets.Dataset`` or a DataFrame.
 
     Raises:
-        TypeError: ``data`` is none of those.
-        FileNotFoundError / ValueError: see :func:`t5cls.inputs.read_table`; also an empty table or a
+        InputTypeError: ``data`` is none of those.
+        FileNotFoundError / InputError: see :func:`t5cls.inputs.read_table`; also an empty table or a
             missing column (the message lists the columns that exist).
     """
     if isinstance(data, (str, os.PathLike)):
-        return read_table(data, columns=columns)
+        # The one reader: blank texts of a file are refused naming their line (.txt, .jsonl) or row.
+        return read_table(data, columns=columns, text_columns=text_columns)
     if isinstance(data, pd.DataFrame):
         frame = data
     elif type(data).__module__.startswith("datasets") and hasattr(data, "to_pandas"):
         frame = data.to_pandas()
     else:
-        raise TypeError(
+        raise InputTypeError(
             f"{name} data is a {type(data).__name__}; pass a file path (.csv, .tsv, .jsonl, .parquet), "
             "a datasets.Dataset or a pandas DataFrame."
         )
     if frame.empty:
-        raise ValueError(f"{name} data has no rows.")
+        raise InputError(f"{name} data has no rows.")
     require_columns(frame, columns, source=f"{name} data")
     return frame.reset_index(drop=True)
 
 
 def frame_texts(frame: pd.DataFrame, *, source: str, text_column: str, text_pair_column: str | None) -> list[TextInput]:
-    """Texts (or ``(text, text_pair)`` tuples) of a table, with missing texts a ValueError naming the rows."""
+    """Texts (or ``(text, text_pair)`` tuples) of a table, with missing texts an InputError naming the rows."""
     texts = text_column_values(frame, text_column, source=source)
     if text_pair_column is None:
         return list(texts)
@@ -87,15 +88,15 @@ def prompts(texts: Sequence[TextInput], template: str) -> list[str]:
 
 
 def check_template(template: str, *, pairs: bool) -> None:
-    """Raise a ValueError when ``template`` lacks ``{text}`` (or ``{text_pair}`` with sentence pairs)."""
+    """Raise an InputError when ``template`` lacks ``{text}`` (or ``{text_pair}`` with sentence pairs)."""
     needed = ["{text}"] + (["{text_pair}"] if pairs else [])
     missing = [field for field in needed if field not in template]
     if missing:
-        raise ValueError(f"template={template!r} lacks {', '.join(missing)}; e.g. {DEFAULT_PAIR_TEMPLATE if pairs else DEFAULT_TEMPLATE!r}.")
+        raise InputError(f"template={template!r} lacks {', '.join(missing)}; e.g. {DEFAULT_PAIR_TEMPLATE if pairs else DEFAULT_TEMPLATE!r}.")
     try:
         template.format(text="", text_pair="")
     except (KeyError, IndexError, ValueError) as exc:
-        raise ValueError(f"template={template!r} has a field other than {{text}} / {{text_pair}} ({exc}).") from exc
+        raise InputError(f"template={template!r} has a field other than {{text}} / {{text_pair}} ({exc}).") from exc
 
 
 class Predictor:
@@ -154,7 +155,7 @@ def load_predictor(
     if type(model).__name__ == "LabelScorer":
         return Predictor(model, problem_type="single_label_classification", labels=list(model.labels), template=DEFAULT_TEMPLATE)
     if not isinstance(model, (str, os.PathLike)):
-        raise TypeError(f"model is a {type(model).__name__}; pass a model directory, a t5cls.Classifier or a t5cls.LabelScorer.")
+        raise InputTypeError(f"model is a {type(model).__name__}; pass a model directory, a t5cls.Classifier or a t5cls.LabelScorer.")
     path = Path(model)
     if not path.is_dir():
         raise FileNotFoundError(f"Model directory {str(model)!r} does not exist.")
@@ -192,7 +193,7 @@ def evaluate_texts(
         ``(metrics, encoded true labels, scores)``.
 
     Raises:
-        ValueError: missing labels, or labels the model does not know (naming them).
+        InputError: missing labels, or labels the model does not know (naming them).
     """
     parsed = parse_labels(raw_labels, problem_type=predictor.problem_type, separator=label_separator, source=source)
     if predictor.problem_type != REGRESSION:
@@ -254,15 +255,18 @@ def evaluate(
 
     Raises:
         FileNotFoundError: no such model directory or data file.
-        ValueError: missing columns, empty data, missing labels, labels the model does not know.
+        InputError: missing columns, empty data, missing labels, labels the model does not know.
 
     Example:
         >>> metrics = t5cls.evaluate("my-classifier", "test.csv", output_dir="report")  # doctest: +SKIP
         >>> metrics["accuracy"]  # doctest: +SKIP
         0.91
     """
+    check_threshold(threshold)  # options first: they fail before the data and the model are read
+    check_int("batch_tokens", batch_tokens, none_ok=True, hint="padded tokens per batch")
+    check_max_length(max_length)
     columns = [text_column, label_column] + ([text_pair_column] if text_pair_column else [])
-    frame = load_frame(data, name="evaluation", columns=columns)
+    frame = load_frame(data, name="evaluation", columns=columns, text_columns=[text_column, text_pair_column])
     source = str(data) if isinstance(data, (str, os.PathLike)) else "evaluation data"
     texts = frame_texts(frame, source=source, text_column=text_column, text_pair_column=text_pair_column)
     predictor = load_predictor(model, device=device, dtype=dtype, max_length=max_length, batch_tokens=batch_tokens)

@@ -31,7 +31,8 @@ from typing import Any
 import torch
 from transformers import PreTrainedModel
 
-from .convert import staged_directory
+from .convert import check_output_dir, staged_directory
+from .errors import check_bool, check_int
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,8 @@ ONNX_FILE = "model.onnx"
 ONNX_INT8_FILE = "model_int8.onnx"
 FORMATS = ("onnx",)
 DEFAULT_OPSET = 18
+# The oldest opset ONNX's version converter (which torch's exporter uses below 18) goes down to.
+MIN_OPSET = 7
 
 
 class _LogitsOnly(torch.nn.Module):
@@ -99,7 +102,7 @@ def export_onnx(
 
     Raises:
         FileExistsError: ``out`` is not empty and ``overwrite`` is false.
-        FileNotFoundError / ValueError: ``model`` is not a classifier directory.
+        FileNotFoundError / InputError: ``model`` is not a classifier directory.
 
     Example:
         >>> export_onnx("sst2-classifier", "sst2-onnx", int8=True)  # doctest: +SKIP
@@ -112,7 +115,12 @@ def export_onnx(
         import onnxscript  # noqa: F401  (the exporter torch.onnx.export(dynamo=True) builds on)
     except ImportError as exc:
         raise ImportError(f"ONNX export needs onnx, onnxscript and onnxruntime: pip install 't5cls[onnx]' ({exc}).") from exc
-    out = Path(out)
+    from onnx.defs import onnx_opset_version
+
+    latest = onnx_opset_version()  # the newest opset the installed onnx knows
+    check_int("opset", opset, minimum=MIN_OPSET, maximum=latest, hint=f"the default is {DEFAULT_OPSET}")
+    check_bool("int8", int8)
+    out = check_output_dir(out, overwrite=overwrite)  # before the export, which takes a while
     if isinstance(model, (str, Path)):
         if tokenizer is None:
             from transformers import AutoTokenizer

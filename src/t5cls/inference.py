@@ -27,7 +27,7 @@ from transformers import AutoConfig, AutoTokenizer, PreTrainedModel
 from .allocator import tune_malloc
 from .batching import min_padding_batches
 from .configuration import T5ClassificationConfig
-from .errors import InputError
+from .errors import InputError, InputTypeError, check_bool, check_choice, check_int, check_max_length
 from .inputs import TextInput, as_text_list
 from .modeling import T5ForClassification, published_format
 from .temperature import DEFAULT_THRESHOLD, check_min_score, check_threshold
@@ -57,17 +57,55 @@ DEFAULT_STRIDE_SHARE = 0.25
 
 
 def default_device(device: str | torch.device | None = None) -> torch.device:
-    """The device asked for, else CUDA when available, else CPU."""
-    if device is not None:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """The device asked for, else CUDA when available, else CPU.
+
+    Raises:
+        InputError: an unknown device string, or a device this machine does not have (``"cuda"``
+            without a CUDA GPU, ``"cuda:3"`` on a machine with two, ``"mps"`` off Apple silicon).
+    """
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not isinstance(device, (str, torch.device)):
+        raise InputTypeError(f"device={device!r} must be a string such as 'cpu' or 'cuda', or a torch.device.")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as exc:
+        raise InputError(f"device={device!r} is not a device name; use 'cpu', 'cuda' or 'cuda:N' (or leave it unset).") from exc
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            why = "no CUDA GPU is visible" if torch.backends.cuda.is_built() else f"this torch ({torch.__version__}) is built without CUDA"
+            raise InputError(f"device={device!r} but {why} on this machine; use device='cpu' or leave device unset.")
+        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
+            raise InputError(
+                f"device={device!r} but this machine has {torch.cuda.device_count()} CUDA device(s), "
+                f"numbered from 0; use e.g. 'cuda:0'."
+            )
+    elif resolved.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise InputError(f"device={device!r} but MPS (Apple silicon) is not available here; use device='cpu'.")
+    elif resolved.type != "cpu":
+        raise InputError(f"device={device!r} is not supported; use 'cpu', 'cuda' or 'cuda:N' (or leave it unset).")
+    return resolved
+
+
+# Floating dtypes a model can run in; fp16 is allowed when asked for (T5 may overflow in it).
+DTYPES = ("float32", "bfloat16", "float16", "float64")
 
 
 def default_dtype(device: torch.device, dtype: torch.dtype | str | None = None) -> torch.dtype:
-    """bf16 on CUDA (T5 overflows in fp16), fp32 on CPU, unless asked otherwise."""
+    """bf16 on CUDA (T5 overflows in fp16), fp32 on CPU, unless asked otherwise.
+
+    Raises:
+        InputError: ``dtype`` names no floating torch dtype (e.g. ``"float33"`` or ``"int8"``).
+    """
     if isinstance(dtype, str):
-        dtype = getattr(torch, dtype)
+        resolved = getattr(torch, dtype.removeprefix("torch."), None) if dtype.removeprefix("torch.") in DTYPES else None
+        if resolved is None:
+            raise InputError(f"dtype={dtype!r} is not supported; use one of {', '.join(DTYPES)} (or leave it unset).")
+        dtype = resolved
     if dtype is not None:
+        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+            raise InputError(f"dtype={dtype!r} is not supported; use one of {', '.join(DTYPES)} (or leave it unset).")
         return dtype
     return torch.bfloat16 if device.type == "cuda" else torch.float32
 
@@ -87,7 +125,7 @@ def _check_classifier_dir(path: Path, model_dir: Any) -> dict[str, Any]:
             if model_type in ("t5", "mt5")
             else "convert a T5 checkpoint first with `t5cls convert`"
         )
-        raise ValueError(f"{str(model_dir)!r} holds a {model_type!r} model, not a T5 classifier; {hint}.")
+        raise InputError(f"{str(model_dir)!r} holds a {model_type!r} model, not a T5 classifier; {hint}.")
     return config
 
 
@@ -102,12 +140,12 @@ def load_classifier(model_dir: str | Path, *, device: torch.device, dtype: torch
 
     Raises:
         FileNotFoundError: no such directory, or no ``config.json`` in it.
-        ValueError: the directory holds another kind of model, or only an ONNX export.
+        InputError: the directory holds another kind of model, or only an ONNX export.
     """
     path = Path(model_dir)
     _check_classifier_dir(path, model_dir)
     if _onnx_only(path):
-        raise ValueError(f"{str(model_dir)!r} holds an ONNX export and no torch weights; use Classifier(..., backend='onnx').")
+        raise InputError(f"{str(model_dir)!r} holds an ONNX export and no torch weights; use Classifier(..., backend='onnx').")
     model = T5ForClassification.from_pretrained(path, dtype=dtype)
     return model.to(device).eval()
 
@@ -201,7 +239,7 @@ class Classifier:
 
     Raises:
         FileNotFoundError: the model directory or its ONNX file does not exist.
-        ValueError: the directory holds no classifier, or an unknown backend / quantisation.
+        InputError: the directory holds no classifier, or an unknown backend / quantisation.
 
     Example:
         >>> clf = Classifier("sst2-classifier")  # doctest: +SKIP
@@ -231,20 +269,21 @@ class Classifier:
     ):
         check_long_inputs(long_inputs)
         check_aggregate(aggregate)
-        if quantize not in QUANTIZATIONS:
-            raise ValueError(f"quantize={quantize!r} is not supported; use None or 'int8'.")
+        check_choice("quantize", quantize, QUANTIZATIONS)
         if backend is None:
             exported = isinstance(model, (str, Path)) and Path(model).is_dir() and _onnx_only(Path(model))
             backend = "onnx" if quantize or exported else "torch"
-        if backend not in BACKENDS:
-            raise ValueError(f"backend={backend!r} is not supported; use one of {', '.join(BACKENDS)}.")
+        check_choice("backend", backend, BACKENDS)
         if quantize and backend == "torch":
-            raise ValueError(
+            raise InputError(
                 "quantize='int8' runs through ONNX Runtime; use backend='onnx' (or leave backend unset). "
                 "torch.ao.quantization.quantize_dynamic is deprecated."
             )
-        if batch_tokens < 1:
-            raise ValueError(f"batch_tokens={batch_tokens} must be a positive number of tokens.")
+        check_int("batch_tokens", batch_tokens, hint="padded tokens per batch")
+        check_int("max_batch_size", max_batch_size, none_ok=True)
+        check_max_length(max_length)
+        if show_progress_bar is not None:
+            check_bool("show_progress_bar", show_progress_bar)
         self.device = default_device(device)
         self.dtype = default_dtype(self.device, dtype)
         self.backend = backend
@@ -259,9 +298,9 @@ class Classifier:
                 self.config = self.model.config
         else:
             if tokenizer is None:
-                raise ValueError("Pass the tokenizer with the model: Classifier(model, tokenizer).")
+                raise InputError("Pass the tokenizer with the model: Classifier(model, tokenizer).")
             if not hasattr(model, "config") or not callable(model):
-                raise TypeError(f"model must be a directory or a transformers model, got {type(model).__name__}.")
+                raise InputTypeError(f"model must be a directory or a transformers model, got {type(model).__name__}.")
             self.config = model.config
             if backend == "torch":
                 self.model = model.to(self.device).eval()
@@ -332,7 +371,7 @@ class Classifier:
         firsts = [item if isinstance(item, str) else item[0] for item in items]
         pairs = [not isinstance(item, str) for item in items]
         if any(pairs) and not all(pairs):
-            raise TypeError("Mix of single texts and (text, text_pair) tuples in one call; pass one kind.")
+            raise InputTypeError("Mix of single texts and (text, text_pair) tuples in one call; pass one kind.")
         seconds = [item[1] for item in items] if all(pairs) else None
         encoded = self.tokenizer(firsts, seconds, add_special_tokens=True, return_attention_mask=False)
         names = [n for n in self._input_names if n in encoded and n != "attention_mask"]
@@ -500,7 +539,7 @@ class Classifier:
                 first, ``"only_first"`` only the first text.
 
         Raises:
-            TypeError: ``None`` or an item that is not a string / pair of strings (naming its index).
+            InputTypeError: ``None`` or an item that is not a string / pair of strings (naming its index).
         """
         items, _ = as_text_list(texts)
         logits, truncated = self._logits(items, truncation=truncation)
@@ -560,6 +599,7 @@ class Classifier:
                 this; default: the Classifier's ``min_score``.
             long_inputs, stride, aggregate: this call's long-input handling (default: the Classifier's).
         """
+        check_threshold(threshold)
         items, single = as_text_list(texts)
         proba = self.predict_proba(items, long_inputs=long_inputs, stride=stride, aggregate=aggregate)
         result = self.labels_from_proba(proba, threshold=threshold, min_score=min_score)
@@ -567,11 +607,11 @@ class Classifier:
 
     def labels_from_proba(self, proba: np.ndarray, *, threshold: float | None = None, min_score: float | None = _UNSET) -> list[Any]:
         """What :meth:`predict` returns for each row of ``proba``."""
+        check_threshold(threshold)
         min_score = self._min_score(min_score)
         if self.problem_type == "multi_label_classification":
             thresholds = self.decision_thresholds(threshold)
             return [[self.labels[j] for j in np.flatnonzero(row >= thresholds)] for row in proba]
-        check_threshold(threshold)
         if self.problem_type == "regression":
             return [float(row[0]) if self.config.num_labels == 1 else row.tolist() for row in proba]
         best = proba.argmax(axis=1)
@@ -597,6 +637,9 @@ class Classifier:
             Single-label: softmax scores. Multi-label: the labels at or above their threshold with
             their sigmoid scores (a list per input). Regression: ``{"label", "score"}`` with the value.
         """
+        check_threshold(threshold)
+        if top_k is not _DEFAULT_TOP_K:
+            check_int("top_k", top_k, none_ok=True, hint="None for all labels")
         items, single = as_text_list(texts)
         results = self.results_from_proba(self.predict_proba(items), top_k=top_k, threshold=threshold)
         if single:  # as the pipeline does: a string gives a list of {"label", "score"}
@@ -605,11 +648,11 @@ class Classifier:
 
     def results_from_proba(self, proba: np.ndarray, *, top_k: int | None = _DEFAULT_TOP_K, threshold: float | None = None) -> list[Any]:
         """Pipeline-style results for each row of ``proba`` (see :meth:`__call__`)."""
+        check_threshold(threshold)
         multi = self.problem_type == "multi_label_classification"
         if top_k is _DEFAULT_TOP_K:
             top_k = None if multi else 1
-        if top_k is not None and top_k < 1:
-            raise ValueError(f"top_k={top_k} must be at least 1, or None for all labels.")
+        check_int("top_k", top_k, none_ok=True, hint="None for all labels")
         thresholds = self.decision_thresholds(threshold) if multi else None
         results: list[Any] = []
         for row in proba:
@@ -634,8 +677,7 @@ class Classifier:
             >>> for proba in clf.stream(open("texts.txt").read().splitlines()):  # doctest: +SKIP
             ...     print(proba.argmax(axis=1))
         """
-        if chunk_size < 1:
-            raise ValueError(f"chunk_size={chunk_size} must be at least 1.")
+        check_int("chunk_size", chunk_size)
         settings = dict(long_inputs=long_inputs, stride=stride, aggregate=aggregate)
         self.long_input_settings(long_inputs, stride, aggregate)  # bad settings fail before the first input is read
         truncated = total = 0
@@ -653,8 +695,8 @@ class Classifier:
                     break
                 try:
                     items, _ = as_text_list(chunk)
-                except TypeError as exc:
-                    raise TypeError(f"In the inputs from index {total} on: {exc}") from exc
+                except InputTypeError as exc:
+                    raise InputTypeError(f"In the inputs from index {total} on: {exc}") from exc
                 proba, windows, n = self._proba(items, bar=bar, **settings)
                 truncated, total = truncated + n, total + len(items)
                 yield (proba, windows) if return_windows else proba

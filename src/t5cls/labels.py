@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from numbers import Real  # numpy floats and ints register as Real
 from typing import Any
 
+from .errors import InputError, InputTypeError
 from .inputs import describe_rows, is_missing
 
 
@@ -24,22 +25,22 @@ def check_labels(labels: Any, *, name: str = "labels", example: str = "['positiv
         The labels as a list.
 
     Raises:
-        TypeError: not a list, or an item that is not a string.
-        ValueError: no labels, a blank label, or a label given twice.
+        InputTypeError: not a list, or an item that is not a string.
+        InputError: no labels, a blank label, or a label given twice.
     """
     if isinstance(labels, str) or not isinstance(labels, Sequence):
-        raise TypeError(f"{name} must be a list of strings, e.g. {example}, got {labels!r}.")
+        raise InputTypeError(f"{name} must be a list of strings, e.g. {example}, got {labels!r}.")
     labels = list(labels)
     if not labels:
-        raise ValueError(f"No {name}: the list is empty; pass at least one, e.g. {example}.")
+        raise InputError(f"No {name}: the list is empty; pass at least one, e.g. {example}.")
     not_strings = [label for label in labels if not isinstance(label, str)]
     if not_strings:
-        raise TypeError(f"{name} must be strings; got {not_strings!r}.")
+        raise InputTypeError(f"{name} must be strings; got {not_strings!r}.")
     if any(not label.strip() for label in labels):
-        raise ValueError(f"{name} must be non-empty strings; got {labels!r}.")
+        raise InputError(f"{name} must be non-empty strings; got {labels!r}.")
     duplicates = sorted({label for label in labels if labels.count(label) > 1})
     if duplicates:
-        raise ValueError(f"{name} must be unique; {duplicates} appear more than once (duplicates) in {labels!r}.")
+        raise InputError(f"{name} must be unique; {duplicates} appear more than once (duplicates) in {labels!r}.")
     return labels
 
 
@@ -94,12 +95,12 @@ def parse_labels(
         source: names the data in error messages.
 
     Raises:
-        ValueError: missing or empty labels, or regression targets that are not numbers (naming the rows).
+        InputError: missing or empty labels, or regression targets that are not numbers (naming the rows).
     """
     values = list(values)
     missing = [i for i, v in enumerate(values) if not _is_listlike(v) and is_missing(v)]
     if missing:
-        raise ValueError(f"{source} has missing or empty labels in {describe_rows(missing)}; fill them in or drop those rows.")
+        raise InputError(f"{source} has missing or empty labels in {describe_rows(missing)}; fill them in or drop those rows.")
     if problem_type == REGRESSION:
         out, bad = [], []
         for i, v in enumerate(values):
@@ -108,7 +109,7 @@ def parse_labels(
             except (TypeError, ValueError):
                 bad.append(i)
         if bad:
-            raise ValueError(
+            raise InputError(
                 f"{source} has regression targets that are not numbers in {describe_rows(bad)} "
                 f"(e.g. {values[bad[0]]!r}); regression needs numeric labels."
             )
@@ -123,11 +124,11 @@ def parse_labels(
     if problem_type == SINGLE_LABEL:
         bad = [i for i, v in enumerate(values) if _is_listlike(v)]
         if bad:
-            raise ValueError(
+            raise InputError(
                 f"{source} has lists of labels in {describe_rows(bad)}; use problem_type='multi_label_classification' for those."
             )
         return [_label_text(v) for v in values]
-    raise ValueError(f"problem_type={problem_type!r} is not supported; use one of {SINGLE_LABEL}, {MULTI_LABEL}, {REGRESSION}.")
+    raise InputError(f"problem_type={problem_type!r} is not supported; use one of {SINGLE_LABEL}, {MULTI_LABEL}, {REGRESSION}.")
 
 
 def _label_sort_key(names: Sequence[str]) -> Any:
@@ -149,7 +150,7 @@ def label_names(parsed: Sequence[Any], *, problem_type: str, labels: Sequence[st
         source: names the data in error messages.
 
     Raises:
-        ValueError: fewer than two classes (single-label), or data labels missing from ``labels``.
+        InputError: fewer than two classes (single-label), or data labels missing from ``labels``.
 
     Example:
         >>> label_names(["b", "a", "10", "b"], problem_type="single_label_classification")
@@ -164,27 +165,27 @@ def label_names(parsed: Sequence[Any], *, problem_type: str, labels: Sequence[st
         labels = [str(lab) for lab in labels]
         unknown = sorted(seen - set(labels))
         if unknown:
-            raise ValueError(f"{source} has labels {unknown} that are not in labels={labels}; add them or drop those rows.")
+            raise InputError(f"{source} has labels {unknown} that are not in labels={labels}; add them or drop those rows.")
         names = labels
     else:
         names = sorted(seen, key=_label_sort_key(sorted(seen)))
     if problem_type == SINGLE_LABEL and len(names) < 2:
-        raise ValueError(
+        raise InputError(
             f"{source} has a single class {names}; a classifier needs at least two (or pass labels=[...] naming all classes)."
         )
     if problem_type == MULTI_LABEL and not names:
-        raise ValueError(f"{source} has no labels at all; multi-label classification needs at least one.")
+        raise InputError(f"{source} has no labels at all; multi-label classification needs at least one.")
     return names
 
 
 def check_known_labels(parsed: Sequence[Any], known: Sequence[str], *, source: str = "eval data") -> None:
-    """Raise a ValueError naming the labels in ``parsed`` that the model does not know."""
+    """Raise an InputError naming the labels in ``parsed`` that the model does not know."""
     seen = set()
     for item in parsed:
         seen.update(item if isinstance(item, list) else [item])
     unseen = sorted(seen - set(known))
     if unseen:
-        raise ValueError(
+        raise InputError(
             f"{source} has labels {unseen} that the training data / model does not have (known labels: {list(known)})."
         )
 

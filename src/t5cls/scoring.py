@@ -60,6 +60,7 @@ from .calibration import (
     fill_fields,
 )
 from .configuration import T5ClassificationConfig
+from .errors import InputError, InputTypeError, check_bool, check_int, check_max_length
 from .inference import DEFAULT_BATCH_TOKENS, PACKED_PADDING_COST, QUANTIZATIONS, default_device, default_dtype
 from .labels import check_labels
 from .modeling import published_format
@@ -83,31 +84,31 @@ def template_fields(template: str) -> list[str]:
     """The named fields of a ``str.format`` template, in order of first appearance.
 
     Raises:
-        ValueError: a malformed template, a positional ``{}`` or non-name field, or no field at all.
+        InputError: a malformed template, a positional ``{}`` or non-name field, or no field at all.
 
     Example:
         >>> template_fields("premise: {premise} hypothesis: {hypothesis}")
         ['premise', 'hypothesis']
     """
     if not isinstance(template, str):
-        raise TypeError(f"template must be a string such as 'sst2 sentence: {{text}}', got {type(template).__name__}.")
+        raise InputTypeError(f"template must be a string such as 'sst2 sentence: {{text}}', got {type(template).__name__}.")
     try:
         parsed = list(string.Formatter().parse(template))
     except ValueError as exc:
-        raise ValueError(f"template {template!r} is malformed ({exc}); write literal braces as '{{{{' and '}}}}'.") from exc
+        raise InputError(f"template {template!r} is malformed ({exc}); write literal braces as '{{{{' and '}}}}'.") from exc
     fields: list[str] = []
     for _, field, spec, conversion in parsed:
         if field is None:
             continue
         if not field.isidentifier() or spec or conversion:
-            raise ValueError(
+            raise InputError(
                 f"template {template!r} has the field {{{field}}}; use plain named fields such as {{text}} "
                 "(no positional {{}}, attributes, indexes or format specs)."
             )
         if field not in fields:
             fields.append(field)
     if not fields:
-        raise ValueError(f"template {template!r} has no field for the input; add one, e.g. 'sst2 sentence: {{text}}'.")
+        raise InputError(f"template {template!r} has no field for the input; add one, e.g. 'sst2 sentence: {{text}}'.")
     return fields
 
 
@@ -123,23 +124,23 @@ def fill_template(template: str, fields: Sequence[str], inputs: Any) -> tuple[li
         ``(prompts, single)``: one prompt per input, and whether one input (not a list) was given.
 
     Raises:
-        TypeError: an input that is neither a string nor a dict of strings, naming its index.
-        ValueError: a string for a multi-field template, or a dict that lacks a template field or
+        InputTypeError: an input that is neither a string nor a dict of strings, naming its index.
+        InputError: a string for a multi-field template, or a dict that lacks a template field or
             has a key the template does not use.
     """
     if inputs is None:
-        raise TypeError("inputs is None; pass a string, a dict of template fields, or a list of those.")
+        raise InputTypeError("inputs is None; pass a string, a dict of template fields, or a list of those.")
     single = isinstance(inputs, (str, Mapping))
     items = [inputs] if single else inputs
     if not isinstance(items, Sequence):
         items = list(items) if hasattr(items, "__iter__") else None
         if items is None:
-            raise TypeError(f"inputs must be a string, a dict or a list of those, got {type(inputs).__name__}.")
+            raise InputTypeError(f"inputs must be a string, a dict or a list of those, got {type(inputs).__name__}.")
     prompts = []
     for index, item in enumerate(items):
         if isinstance(item, str):
             if len(fields) != 1:
-                raise ValueError(
+                raise InputError(
                     f"inputs[{index}] is a string but the template {template!r} has fields {list(fields)}; "
                     f"pass a dict with keys {list(fields)}."
                 )
@@ -147,22 +148,22 @@ def fill_template(template: str, fields: Sequence[str], inputs: Any) -> tuple[li
         elif isinstance(item, Mapping):
             missing = [field for field in fields if field not in item]
             if missing:
-                raise ValueError(
+                raise InputError(
                     f"inputs[{index}] lacks the field(s) {missing} that the template {template!r} uses; "
                     f"its keys are {list(item)}."
                 )
             extra = [key for key in item if key not in fields]
             if extra:
-                raise ValueError(
+                raise InputError(
                     f"inputs[{index}] has the key(s) {extra} that the template {template!r} does not use; "
                     f"add {{{extra[0]}}} to the template or drop the key."
                 )
             bad = [key for key in fields if not isinstance(item[key], str)]
             if bad:
-                raise TypeError(f"inputs[{index}][{bad[0]!r}] is {item[bad[0]]!r}; field values must be strings.")
+                raise InputTypeError(f"inputs[{index}][{bad[0]!r}] is {item[bad[0]]!r}; field values must be strings.")
             values = dict(item)
         else:
-            raise TypeError(
+            raise InputTypeError(
                 f"inputs[{index}] is {item!r} ({type(item).__name__}); each input must be a string or a dict of field values."
             )
         prompts.append(template.format(**values))
@@ -258,7 +259,7 @@ def length_normalize(log_likelihoods: np.ndarray, lengths: Sequence[float]) -> n
 
 def _check_choice(name: str, value: Any, choices: Sequence[Any]) -> Any:
     if value not in choices:
-        raise ValueError(f"{name}={value!r} is not one of {tuple(choices)}.")
+        raise InputError(f"{name}={value!r} is not one of {tuple(choices)}.")
     return value
 
 
@@ -318,13 +319,13 @@ def factored_cross_attention(layer: T5LayerCrossAttention, hidden: torch.Tensor,
 # --------------------------------------------------------------------------------------------
 
 
-def _not_seq2seq(where: str, model_type: Any) -> ValueError:
+def _not_seq2seq(where: str, model_type: Any) -> InputError:
     if model_type == T5ClassificationConfig.model_type or model_type in ("enct5", "t5forclassification"):
-        return ValueError(
+        return InputError(
             f"{where} is a t5cls classifier ({model_type!r}), not a seq2seq T5: it has no LM head to score label text. "
             "Use t5cls.Classifier for it, or pass a T5ForConditionalGeneration checkpoint (t5, flan-t5, mT5, UL2) to LabelScorer."
         )
-    return ValueError(
+    return InputError(
         f"{where} has model_type {model_type!r}; LabelScorer needs a T5ForConditionalGeneration-compatible "
         f"seq2seq checkpoint (model_type in {SUPPORTED_MODEL_TYPES}: t5, t5-v1_1, flan-t5, mT5, byT5, UL2)."
     )
@@ -349,24 +350,22 @@ def load_seq2seq(src: str | Path, *, device: torch.device, dtype: torch.dtype) -
         raise FileNotFoundError(f"Could not load a seq2seq model from {str(src)!r}: {exc}") from exc
     if info["missing_keys"]:
         missing = sorted(info["missing_keys"])
-        raise ValueError(
+        raise InputError(
             f"{str(src)!r} lacks {len(missing)} weight(s) of a seq2seq T5 (e.g. {missing[:3]}); "
             "is it an encoder-only or classifier checkpoint? LabelScorer needs a T5ForConditionalGeneration checkpoint."
         )
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(src))
     except (OSError, ValueError) as exc:
-        raise ValueError(f"No tokenizer could be loaded from {str(src)!r} ({exc}); pass LabelScorer((model, tokenizer), ...).") from exc
+        raise InputError(f"No tokenizer could be loaded from {str(src)!r} ({exc}); pass LabelScorer((model, tokenizer), ...).") from exc
     return model.to(device).eval(), tokenizer
 
 
 def _check_quantize(quantize: Any, device: Any, dtype: Any) -> str | None:
     """``quantize`` if valid: ``None`` or ``"int8"``, the latter on CPU in fp32 only."""
-    from .errors import InputError
-
     if quantize not in QUANTIZATIONS:
         raise InputError(f"quantize={quantize!r} is not supported; use None or 'int8'.")
-    if quantize and device is not None and torch.device(device).type != "cpu":
+    if quantize and device is not None and default_device(device).type != "cpu":
         raise InputError(f"quantize='int8' runs on CPU; got device={str(device)!r}. Use device='cpu', or drop quantize on a GPU (bf16 is its fast path).")
     if quantize and dtype is not None and default_dtype(torch.device("cpu"), dtype) != torch.float32:
         raise InputError(f"quantize='int8' computes activations in float32; got dtype={dtype!r}. Leave dtype unset.")
@@ -380,7 +379,7 @@ def _check_model(model: Any) -> None:
         raise _not_seq2seq(f"The model ({type(model).__name__})", model_type)
     implementation = getattr(config, "_attn_implementation", None)
     if implementation not in (None, "eager", "sdpa"):
-        raise ValueError(
+        raise InputError(
             f"The model uses attn_implementation={implementation!r}; LabelScorer's tree mask needs 'eager' or 'sdpa' "
             "(load it with attn_implementation='sdpa')."
         )
@@ -420,7 +419,7 @@ class LabelScorer:
         show_progress_bar: show a tqdm bar over batches (only on a terminal).
 
     Raises:
-        ValueError: empty, duplicate or indistinguishable labels, a template without a named field,
+        InputError: empty, duplicate or indistinguishable labels, a template without a named field,
             an unknown option, or a checkpoint that is not a seq2seq T5 (e.g. a t5cls classifier).
 
     Example:
@@ -461,10 +460,10 @@ class LabelScorer:
         self.calibrate = check_calibration(calibrate)
         self.mode = _check_choice("mode", mode, MODES)
         if mode == "first_token" and normalize != "sum":
-            raise ValueError(f"mode='first_token' scores one token per label; use normalize='sum', not {normalize!r}.")
-        if batch_tokens < 1:
-            raise ValueError(f"batch_tokens={batch_tokens} must be a positive number of tokens.")
-        self.batch_tokens = batch_tokens
+            raise InputError(f"mode='first_token' scores one token per label; use normalize='sum', not {normalize!r}.")
+        self.batch_tokens = check_int("batch_tokens", batch_tokens, hint="padded tokens per batch")
+        check_max_length(max_length)
+        check_bool("show_progress_bar", show_progress_bar)
         self.show_progress_bar = show_progress_bar
 
         self.quantize = _check_quantize(quantize, device, dtype)
@@ -480,7 +479,7 @@ class LabelScorer:
         else:
             _check_model(model)
             if tokenizer is None:
-                raise ValueError("Pass the tokenizer with the model: LabelScorer((model, tokenizer), labels=...).")
+                raise InputError("Pass the tokenizer with the model: LabelScorer((model, tokenizer), labels=...).")
             model = model.to(self.device)
             if dtype is not None:
                 model = model.to(default_dtype(self.device, dtype))
@@ -502,7 +501,7 @@ class LabelScorer:
         else:
             eos = self.tokenizer.eos_token_id
             if eos is None:
-                raise ValueError("The tokenizer has no eos_token_id; a T5 tokenizer closes every target with </s>.")
+                raise InputError("The tokenizer has no eos_token_id; a T5 tokenizer closes every target with </s>.")
             sequences = [ids + [eos] for ids in self._label_ids]
             lengths = {
                 "sum": [1] * len(sequences),
@@ -524,12 +523,12 @@ class LabelScorer:
         seen: dict[tuple[int, ...], str] = {}
         for label, ids in zip(self.labels, label_ids):
             if not ids:
-                raise ValueError(f"label {label!r} has no tokens in this tokenizer; use a label with visible text.")
+                raise InputError(f"label {label!r} has no tokens in this tokenizer; use a label with visible text.")
             key = tuple(ids if self.mode == "full" else ids[:1])
             if key in seen:
                 what = "tokenize identically" if self.mode == "full" else "start with the same token"
                 hint = "" if self.mode == "full" else "; mode='first_token' cannot tell them apart, use mode='full'"
-                raise ValueError(f"labels {seen[key]!r} and {label!r} {what} ({list(key)}){hint}.")
+                raise InputError(f"labels {seen[key]!r} and {label!r} {what} ({list(key)}){hint}.")
             seen[key] = label
         return label_ids
 
@@ -612,6 +611,8 @@ class LabelScorer:
         return self.use_packed_encoder and can_pack(encoder, dtype=encoder.embed_tokens.weight.dtype)
 
     def _encode(self, prompts: list[str]) -> list[list[int]]:
+        if not prompts:  # transformers' fast tokenizers fail on an empty batch (IndexError)
+            return []
         encoded = self.tokenizer(prompts, add_special_tokens=True)["input_ids"]
         long = [i for i, ids in enumerate(encoded) if len(ids) > self.max_length]
         if long:
@@ -675,10 +676,10 @@ class LabelScorer:
         """``(n, num_labels)`` label probabilities: softmax of :meth:`scores` across the labels.
 
         Raises:
-            ValueError: fewer than two labels (a distribution over one label is always 1).
+            InputError: fewer than two labels (a distribution over one label is always 1).
         """
         if len(self.labels) < 2:
-            raise ValueError(f"predict_proba needs at least 2 labels, got {self.labels}; use log_likelihoods for one.")
+            raise InputError(f"predict_proba needs at least 2 labels, got {self.labels}; use log_likelihoods for one.")
         return softmax(self.scores(inputs), axis=1)
 
     def predict(self, inputs: Any) -> str | list[str]:
@@ -690,6 +691,19 @@ class LabelScorer:
     def entropy(self, inputs: Any) -> np.ndarray:
         """``(n,)`` entropy in nats of each input's label distribution (0 = certain, log C = uniform)."""
         return _entropy(self.predict_proba(inputs), axis=1)
+
+    def records(self, proba: np.ndarray) -> list[dict[str, Any]]:
+        """Flat output rows for ``proba`` (what ``t5cls score`` writes after the template fields), one per input.
+
+        Each row: ``label`` (the most probable), ``p_<label>`` per label and ``entropy`` (nats).
+        """
+        entropies = _entropy(proba, axis=1)
+        return [
+            {"label": self.labels[int(row.argmax())]}
+            | {f"p_{label}": float(value) for label, value in zip(self.labels, row)}
+            | {"entropy": float(h)}
+            for row, h in zip(proba, entropies)
+        ]
 
     # -- calibration ----------------------------------------------------------------------
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError
+from .errors import InputError, InputTypeError
 from .evaluation import (
     DEFAULT_PAIR_TEMPLATE,
     DEFAULT_TEMPLATE,
@@ -93,7 +93,7 @@ class TrainResult:
 
 def _check_output_dir(output_dir: Path, *, resume: bool, overwrite: bool) -> None:
     if output_dir.exists() and not output_dir.is_dir():
-        raise ValueError(f"output_dir {str(output_dir)!r} is a file; pass a directory.")
+        raise InputError(f"output_dir {str(output_dir)!r} is a file; pass a directory.")
     if resume or overwrite or not output_dir.exists() or not any(output_dir.iterdir()):
         return
     raise FileExistsError(
@@ -148,7 +148,7 @@ def _existing_classifier(src: Any) -> Any:
         )
         return T5ForClassification.from_pretrained(path, dtype=torch.float32) if is_classifier else None
     if path.exists():
-        raise ValueError(f"{str(src)!r} is a file; pass a checkpoint directory (config.json + weights) or a hub id.")
+        raise InputError(f"{str(src)!r} is a file; pass a checkpoint directory (config.json + weights) or a hub id.")
     try:
         config = AutoConfig.from_pretrained(str(src))
     except Exception:  # not on the hub / offline: from_t5 reports it with the full story
@@ -166,13 +166,13 @@ def _load_tokenizer(src: Any, tokenizer: Any) -> Any:
     if tokenizer is not None:
         return tokenizer
     if not _is_path(src):
-        raise ValueError("Pass tokenizer= with an in-memory model: train(model, data, tokenizer=tokenizer, ...).")
+        raise InputError("Pass tokenizer= with an in-memory model: train(model, data, tokenizer=tokenizer, ...).")
     from transformers import AutoTokenizer
 
     try:
         return AutoTokenizer.from_pretrained(str(src))
     except Exception as exc:
-        raise ValueError(f"No tokenizer could be loaded from {str(src)!r} ({exc}); pass tokenizer=.") from exc
+        raise InputError(f"No tokenizer could be loaded from {str(src)!r} ({exc}); pass tokenizer=.") from exc
 
 
 def _load_model(
@@ -217,7 +217,7 @@ def _lora_config(lora: Any, *, mode: str, model: Any) -> Any:
     if isinstance(lora, dict):
         options.update(lora)
     elif lora is not True:
-        raise TypeError(f"lora={lora!r}: pass True (r=16, alpha=32 on q and v), a dict of LoraConfig options, or a LoraConfig.")
+        raise InputTypeError(f"lora={lora!r}: pass True (r=16, alpha=32 on q and v), a dict of LoraConfig options, or a LoraConfig.")
     if mode == "text2text":
         options.setdefault("task_type", TaskType.SEQ_2_SEQ_LM)
     else:
@@ -292,12 +292,12 @@ def _label_plan(
     if problem_type is None:
         problem_type = existing.problem_type if existing is not None else infer_problem_type(data.raw, separator=separator)
     if existing is not None and existing.problem_type != problem_type:
-        raise ValueError(
+        raise InputError(
             f"The classifier was built for {existing.problem_type}, but problem_type={problem_type!r}; "
             "start from the T5 checkpoint instead."
         )
     if own is not None and labels is not None and [str(lab) for lab in labels] != own:
-        raise ValueError(
+        raise InputError(
             f"labels={list(labels)} differ from the classifier's own {own}; start from the T5 checkpoint to learn a new label set."
         )
     data.parsed = parse_labels(data.raw, problem_type=problem_type, separator=separator, source=data.source)
@@ -308,7 +308,7 @@ def _label_plan(
     except ValueError as exc:
         if own is None or labels is not None:
             raise
-        raise ValueError(f"{exc} The classifier was built for those labels; start from the T5 checkpoint to learn new ones.") from exc
+        raise InputError(f"{exc} The classifier was built for those labels; start from the T5 checkpoint to learn new ones.") from exc
 
 
 def _encode_rows(
@@ -524,12 +524,12 @@ def train(
     )
     if mode == "text2text":
         if classifier is not None:
-            raise ValueError(
+            raise InputError(
                 "mode='text2text' fine-tunes a seq2seq T5 checkpoint (T5ForConditionalGeneration) on label strings; "
                 "the model given is a T5 classifier."
             )
         if problem_type != SINGLE_LABEL:
-            raise ValueError(f"mode='text2text' supports single-label classification, not {problem_type}; use mode='classifier'.")
+            raise InputError(f"mode='text2text' supports single-label classification, not {problem_type}; use mode='classifier'.")
         template = template or (DEFAULT_PAIR_TEMPLATE if text_pair_column else DEFAULT_TEMPLATE)
         check_template(template, pairs=text_pair_column is not None)
     eval_set = None

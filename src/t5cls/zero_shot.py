@@ -21,8 +21,8 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel
 
 from .configuration import T5ClassificationConfig
-from .errors import InputError
-from .inference import DEFAULT_BATCH_TOKENS, Classifier, default_device, default_dtype
+from .errors import InputError, InputTypeError, check_bool, check_choice, check_int, check_max_length, check_number
+from .inference import DEFAULT_BATCH_TOKENS, QUANTIZATIONS, Classifier, default_device, default_dtype
 from .inputs import as_text_list
 from .labels import check_labels
 from .modeling import T5ForClassification, published_format
@@ -89,30 +89,30 @@ def parse_labels(candidate_labels: Any) -> list[str]:
     """A label list from a list of strings or one comma-separated string ("sports, politics").
 
     Raises:
-        ValueError: no labels, an empty label, or a label given twice.
-        TypeError: something other than strings.
+        InputError: no labels, an empty label, or a label given twice.
+        InputTypeError: something other than strings.
     """
     if isinstance(candidate_labels, str):
         labels = [part.strip() for part in candidate_labels.split(",") if part.strip()]
         if not labels:
-            raise ValueError(f"No candidate labels in {candidate_labels!r}; pass at least one, e.g. ['sports', 'politics'].")
+            raise InputError(f"No candidate labels in {candidate_labels!r}; pass at least one, e.g. ['sports', 'politics'].")
         candidate_labels = labels
     return check_labels(candidate_labels, name="candidate labels", example="['sports', 'politics']")
 
 
 def check_template(template: str) -> None:
-    """Raise a ValueError unless ``template`` has a ``{}`` slot for the label."""
+    """Raise an InputError unless ``template`` has a ``{}`` slot for the label."""
     if not isinstance(template, str):
-        raise TypeError(f"hypothesis_template must be a string with '{{}}' for the label, got {template!r}.")
+        raise InputTypeError(f"hypothesis_template must be a string with '{{}}' for the label, got {template!r}.")
     try:
         filled = template.format("label")
     except (IndexError, KeyError, ValueError) as exc:
-        raise ValueError(
+        raise InputError(
             f"hypothesis_template {template!r} cannot be filled with a label ({exc!r}); "
             "use one '{}' where the label goes, e.g. 'This example is {}.'"
         ) from exc
     if filled == template:
-        raise ValueError(
+        raise InputError(
             f"hypothesis_template {template!r} has no '{{}}' for the label; "
             "put '{}' where the label goes, e.g. 'This example is {}.'"
         )
@@ -180,7 +180,7 @@ class ZeroShotClassifier:
     (torch or ONNX, fp32 or int8) are shared, not copied.
 
     Raises:
-        ValueError: the model has no entailment label, or no tokenizer was given with a model object.
+        InputError: the model has no entailment label, or no tokenizer was given with a model object.
 
     Example:
         >>> zs = ZeroShotClassifier("flan-t5-xxl-classif-3way")  # doctest: +SKIP
@@ -202,6 +202,9 @@ class ZeroShotClassifier:
         stride: int | None = None,
         aggregate: str = "mean",
     ):
+        check_max_length(max_length)
+        check_int("batch_tokens", batch_tokens, hint="padded tokens per batch")
+        check_choice("quantize", quantize, QUANTIZATIONS)
         check_long_inputs(long_inputs)
         check_aggregate(aggregate)
         classifier: Classifier | None = model if isinstance(model, Classifier) else None
@@ -214,12 +217,12 @@ class ZeroShotClassifier:
             model, loaded_tokenizer = load_nli_model(model, dtype=run_dtype)
             tokenizer = tokenizer or loaded_tokenizer
         elif classifier is None and tokenizer is None:
-            raise ValueError("Pass the tokenizer with the model: ZeroShotClassifier(model, tokenizer).")
+            raise InputError("Pass the tokenizer with the model: ZeroShotClassifier(model, tokenizer).")
         config = classifier.config if classifier is not None else model.config
         label2id = dict(config.label2id or {})
         self.entailment_id = find_label_id(label2id, "entail")
         if self.entailment_id is None:
-            raise ValueError(
+            raise InputError(
                 f"The model's labels {label2id} have no entailment label, so it cannot score hypotheses. "
                 "Use an NLI model, or name its labels: set model.config.label2id / id2label (e.g. "
                 "{'entailment': 0, 'neutral': 1, 'contradiction': 2}) and pass (model, tokenizer)."
@@ -282,15 +285,15 @@ class ZeroShotClassifier:
             dict for one text, else a list.
 
         Raises:
-            ValueError: no labels, an empty or repeated label, a template without ``{}``, a
+            InputError: no labels, an empty or repeated label, a template without ``{}``, a
                 threshold outside [0, 1], an unknown preset, or label lists that do not match the texts.
-            TypeError: an input that is not a string (or pair, for boolean QA).
+            InputTypeError: an input that is not a string (or pair, for boolean QA).
         """
         preset = self._preset(preset)
         template = preset.hypothesis_template if hypothesis_template is None else hypothesis_template
         check_template(template)
-        if threshold is not None and not 0.0 <= threshold <= 1.0:
-            raise InputError(f"threshold={threshold} must be between 0 and 1 (or None for no threshold).")
+        check_number("threshold", threshold, minimum=0.0, maximum=1.0, none_ok=True, hint="None for no threshold")
+        check_bool("multi_label", multi_label)
         min_score = check_min_score(min_score)
         if min_score is not None:
             if threshold is not None and threshold != min_score:
@@ -303,7 +306,7 @@ class ZeroShotClassifier:
             check_window(self.classifier.max_length, stride)
         items, single = as_text_list(texts, allow_pairs=preset.premise_template is not None)
         if preset.premise_template is not None and any(isinstance(item, str) for item in items):
-            raise TypeError(f"The {preset.name!r} preset takes (passage, question) pairs, not single strings.")
+            raise InputTypeError(f"The {preset.name!r} preset takes (passage, question) pairs, not single strings.")
         label_sets = self._label_sets(candidate_labels, preset, len(items), single)
 
         premises = [preset.premise(item) for item in items]
@@ -335,6 +338,25 @@ class ZeroShotClassifier:
                 result["windows"] = count
             results.append(result)
         return results[0] if single else results
+
+    @staticmethod
+    def records(results: Sequence[dict[str, Any]], *, flat: bool = False) -> list[dict[str, Any]]:
+        """Output rows for results of :meth:`__call__` (what ``t5cls zero-shot`` writes after the input), one per text.
+
+        Args:
+            results: what :meth:`__call__` returned for a list of texts.
+            flat: one column per label (``label``, ``score`` of the best label, ``score_<label>``), as
+                the CLI's CSV/TSV output; otherwise ``labels`` and ``scores`` (best first) and
+                ``label``, as its JSON lines; both with ``windows`` when the call chunked long texts.
+        """
+        if flat:
+            return [
+                {"label": r["label"], "score": r["scores"][0]}
+                | ({"windows": r["windows"]} if "windows" in r else {})
+                | {f"score_{label}": score for label, score in zip(r["labels"], r["scores"])}
+                for r in results
+            ]
+        return [{key: value for key, value in r.items() if key != "sequence"} for r in results]
 
     def _window_logits(
         self, pairs: list[tuple[str, str]], label_sets: list[list[str]], *, template: str, stride: int | None
@@ -369,7 +391,7 @@ class ZeroShotClassifier:
             return torch.softmax(rows[:, self.entailment_id], dim=0).numpy()
         if self.contradiction_id is None:
             labels = dict(self.config.label2id)
-            raise ValueError(
+            raise InputError(
                 f"Multi-label scores (and calls with one label) need a contradiction label, and the model's labels "
                 f"{labels} have none; pass two or more labels with multi_label=False, or name the model's labels."
             )
@@ -383,7 +405,7 @@ class ZeroShotClassifier:
         if isinstance(preset, ZeroShotPreset):
             return preset
         if preset not in PRESETS:
-            raise ValueError(f"Unknown preset {preset!r}; choose one of {sorted(PRESETS)} or pass a ZeroShotPreset.")
+            raise InputError(f"Unknown preset {preset!r}; choose one of {sorted(PRESETS)} or pass a ZeroShotPreset.")
         return PRESETS[preset]
 
     @staticmethod
@@ -391,7 +413,7 @@ class ZeroShotClassifier:
         """One label list per text, from shared labels or per-text lists."""
         if candidate_labels is None:
             if preset.candidate_labels is None:
-                raise ValueError("No candidate_labels; pass the labels, e.g. ['sports', 'politics'] or 'sports,politics'.")
+                raise InputError("No candidate_labels; pass the labels, e.g. ['sports', 'politics'] or 'sports,politics'.")
             candidate_labels = list(preset.candidate_labels)
         per_text = (
             not isinstance(candidate_labels, str)
@@ -403,7 +425,7 @@ class ZeroShotClassifier:
             return [parse_labels(candidate_labels)] * n
         if len(candidate_labels) != n:
             what = "1 text" if single else f"{n} texts"
-            raise ValueError(
+            raise InputError(
                 f"Got {len(candidate_labels)} label lists for {what}; pass one list per text, or one list for all."
             )
         return [parse_labels(labels) for labels in candidate_labels]

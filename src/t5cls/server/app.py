@@ -26,9 +26,11 @@ accepting connections, in-flight requests complete, then the batchers drain and 
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import math
+import socket
 from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -44,6 +46,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from scipy.stats import entropy
 
+from ..errors import USER_ERRORS, InputError, check_int, check_number
 from ..inference import DEFAULT_BATCH_TOKENS
 from ..modeling import published_format
 from . import cohere, hf, metrics, page, tei
@@ -116,7 +119,7 @@ def inspect_model_dir(model_dir: str | Path) -> ModelInfo:
     model_type = str(config.get("model_type"))
     architectures = config.get("architectures") or []
     if model_type == "t5cls" and not any(path.glob("*.safetensors")) and (path / "model.onnx").is_file():
-        raise ValueError(
+        raise InputError(
             f"{str(model_dir)!r} is an ONNX export (model.onnx, no torch weights); t5cls serve runs the torch "
             "model: pass the classifier directory it was exported from."
         )
@@ -127,7 +130,7 @@ def inspect_model_dir(model_dir: str | Path) -> ModelInfo:
         return ModelInfo(path, "classifier", model_type, labels, nli)
     if model_type in SEQ2SEQ_MODEL_TYPES and (not architectures or any("ConditionalGeneration" in a for a in architectures)):
         return ModelInfo(path, "seq2seq", model_type)
-    raise ValueError(
+    raise InputError(
         f"{str(model_dir)!r} holds a {model_type!r} model ({', '.join(architectures) or 'no architectures'}); "
         "t5cls serve needs a T5 classifier (make one with `t5cls convert`) or a seq2seq T5 (t5, mT5, flan-t5)."
     )
@@ -249,15 +252,15 @@ class ServerSettings:
     max_documents: int = DEFAULT_MAX_DOCUMENTS
 
     def check(self) -> None:
+        """Raise :class:`InputError` for a limit that is not positive, or a device this machine lacks."""
+        from ..inference import default_device, default_dtype
+
         for name in ("max_batch_tokens", "max_inputs", "max_chars", "max_body_bytes", "max_documents"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name}={getattr(self, name)} must be a positive number.")
-        if self.max_batch_size is not None and self.max_batch_size < 1:
-            raise ValueError(f"max_batch_size={self.max_batch_size} must be at least 1 (1 turns batching off), or None.")
-        if self.max_wait_ms < 0:
-            raise ValueError(f"max_wait_ms={self.max_wait_ms} must be zero or more milliseconds.")
-        if self.threads is not None and self.threads < 1:
-            raise ValueError(f"threads={self.threads} must be at least 1, or None to keep torch's setting.")
+            check_int(name, getattr(self, name))
+        check_int("max_batch_size", self.max_batch_size, none_ok=True, hint="1 turns batching off")
+        check_number("max_wait_ms", self.max_wait_ms, minimum=0.0, hint="milliseconds")
+        check_int("threads", self.threads, none_ok=True, hint="None keeps torch's setting")
+        default_dtype(default_device(self.device), self.dtype)
 
 
 class _Service:
@@ -430,9 +433,10 @@ class _Service:
             return await self.batchers[name].submit(items, costs=costs, key=key)
         except BatcherClosedError as exc:
             raise HTTPException(503, str(exc)) from exc
-        except (ValueError, TypeError) as exc:  # the library's words for a bad input
+        except USER_ERRORS as exc:  # the library's words for a bad input
             raise HTTPException(422, str(exc)) from exc
         except Exception as exc:
+            # A bug: the request fails alone (the batcher retried its batch-mates without it).
             logger.exception("Internal error in %s", name)
             raise HTTPException(500, f"Internal error in {name}: {type(exc).__name__}: {exc}") from exc
 
@@ -530,6 +534,42 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
         message = "unknown field; check its spelling" if error.get("type") == "extra_forbidden" else error.get("msg", "")
         messages.append(f"{where}: {message.rstrip('.')}.")
     return JSONResponse({"detail": " ".join(dict.fromkeys(messages))}, status_code=422)
+
+
+async def _user_error(request: Request, exc: Exception) -> JSONResponse:
+    # An InputError raised outside the model call (the model call maps its own in _Service.run).
+    return JSONResponse({"detail": str(exc)}, status_code=422)
+
+
+class InternalErrors:
+    """ASGI middleware: a bug in a route answers 500 ``{"detail"}`` and is logged with its traceback.
+
+    Only that request fails; the server goes on serving. (Starlette's own 500 is plain text and
+    re-raises into uvicorn's log; this one keeps the API's error body and logs once, here.)
+    """
+
+    def __init__(self, app: Any):
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: dict) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            logger.exception("Internal error answering %s %s", scope.get("method"), scope.get("path"))
+            if started:  # the answer is half sent: all that is left is to drop the connection
+                raise
+            detail = f"Internal error: {type(exc).__name__}: {exc}"
+            await JSONResponse({"detail": detail}, status_code=500)(scope, receive, send)
 
 
 class BodySizeLimit:
@@ -656,7 +696,10 @@ def create_app(
         lifespan=lifespan,
     )
     app.add_exception_handler(RequestValidationError, _validation_error)
+    for user_error in USER_ERRORS:
+        app.add_exception_handler(user_error, _user_error)
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+    app.add_middleware(InternalErrors)  # added last: the outermost of ours, so it sees every route's bug
     endpoints = ["GET /health", "GET /v1/model"]
 
     health_body = {"application/json": {"schema": Health.model_json_schema()}}
@@ -688,7 +731,7 @@ def create_app(
                 classifier.long_input_settings(body.long_inputs, body.stride, body.aggregate)
                 # No rows: only checks min_score / threshold against the model (multi-label, regression).
                 classifier.labels_from_proba(np.zeros((0, len(classifier.labels))), threshold=body.threshold, min_score=body.min_score)
-            except ValueError as exc:
+            except InputError as exc:
                 raise HTTPException(422, str(exc)) from exc
             chunk = body.long_inputs == "chunk"
             # A call takes one kind of input and one long-input setting.
@@ -716,7 +759,7 @@ def create_app(
             key = (body.hypothesis_template, body.multi_label, body.threshold, body.long_inputs, body.stride, body.aggregate)
             try:
                 service.classifier.long_input_settings(body.long_inputs, body.stride, body.aggregate)
-            except ValueError as exc:
+            except InputError as exc:
                 raise HTTPException(422, str(exc)) from exc
             # An item is one text with its labels: it costs one NLI row per label.
             costs = service.token_costs(items, rows=len(labels))
@@ -784,15 +827,56 @@ def serve(
     """
     import uvicorn
 
-    app = create_app(model_dir, **app_options)
-    config = uvicorn.Config(
-        app, host=host, port=port, log_level=log_level, access_log=access_log, lifespan="on",
-        timeout_graceful_shutdown=graceful_timeout_s, limit_concurrency=limit_concurrency,
-    )
-    server = uvicorn.Server(config)
-    server.run()
+    check_int("limit_concurrency", limit_concurrency, none_ok=True)
+    check_int("graceful_timeout_s", graceful_timeout_s, minimum=0, none_ok=True)
+    # Bound here, before the model loads, so that a port in use or a host that is not this
+    # machine's fails at once with the reason (uvicorn would log it and call sys.exit).
+    sock = bind_socket(host, port)
+    try:
+        app = create_app(model_dir, **app_options)
+        config = uvicorn.Config(
+            app, host=host, port=port, log_level=log_level, access_log=access_log, lifespan="on",
+            timeout_graceful_shutdown=graceful_timeout_s, limit_concurrency=limit_concurrency,
+        )
+        server = uvicorn.Server(config)
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
     if not server.started:
         raise RuntimeError(f"The server for {str(model_dir)!r} did not start on {host}:{port}; see the log above.")
 
 
-__all__ = ["create_app", "serve", "inspect_model_dir", "ModelInfo", "ServerSettings", "BodySizeLimit"]
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``(host, port)``, ready for uvicorn; user mistakes are :class:`InputError`.
+
+    Raises:
+        InputError: a port outside 1-65535 (the OS would silently take it modulo 65536), a host
+            that does not resolve, or an address this machine cannot listen on (not one of its
+            own, already in use, or a privileged port without the right).
+    """
+    if not isinstance(host, str) or not host.strip():
+        raise InputError(f"host={host!r} must be an address such as '127.0.0.1' (this machine only) or '0.0.0.0' (all interfaces).")
+    check_int("port", port, minimum=1, maximum=65535, hint="e.g. 8000")
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    except socket.gaierror as exc:
+        raise InputError(
+            f"host={host!r} is not an address this machine can resolve ({exc.strerror}); use e.g. '127.0.0.1' or '0.0.0.0'."
+        ) from exc
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: restart right after a stop
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        fixes = {
+            errno.EADDRINUSE: f"another process listens on port {port}; pick another --port",
+            errno.EADDRNOTAVAIL: f"{host!r} is not an address of this machine; use '127.0.0.1' or '0.0.0.0'",
+            errno.EACCES: "ports below 1024 need special rights; use a port such as 8000",
+        }
+        fix = fixes.get(exc.errno, "check --host and --port")
+        raise InputError(f"Cannot listen on {host}:{port}: {exc.strerror}; {fix}.") from exc
+    return sock
+
+
+__all__ = ["create_app", "serve", "bind_socket", "inspect_model_dir", "ModelInfo", "ServerSettings", "BodySizeLimit", "InternalErrors"]
