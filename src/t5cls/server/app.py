@@ -762,8 +762,8 @@ def create_app(
             classifier = service.classifier
             try:  # settings the model cannot take fail before the batch
                 classifier.long_input_settings(body.long_inputs, body.stride, body.aggregate)
-                if body.min_score is not None or classifier.problem_type != "regression":
-                    classifier.labels_from_proba(np.zeros((0, len(classifier.labels))), threshold=body.threshold, min_score=body.min_score)
+                # No rows: only checks min_score / threshold against the model (multi-label, regression).
+                classifier.labels_from_proba(np.zeros((0, len(classifier.labels))), threshold=body.threshold, min_score=body.min_score)
             except InputError as exc:
                 raise HTTPException(422, str(exc)) from exc
             chunk = body.long_inputs == "chunk"
