@@ -37,6 +37,56 @@ def _split_labels(value: str | None) -> list[str] | None:
     return [part.strip() for part in value.split(",")]
 
 
+# --- Ray (--ray on predict, score, zero-shot, rerank) ------------------------------------------------
+
+
+def _add_ray_options(p: argparse.ArgumentParser) -> None:
+    group = p.add_argument_group(
+        "Ray Data (--ray)",
+        "Run on a Ray cluster (pip install 't5cls[ray]'): INPUT may then be a file, a folder or a glob, read with the "
+        "same rules; --output is a folder of shards. Without --ray none of this applies and Ray is not imported.",
+    )
+    group.add_argument("--ray", action="store_true", help="run on Ray Data: a pool of actors, each loading the model once")
+    group.add_argument("--address", help="the cluster: auto, HOST:PORT or ray://HOST:PORT (default: start a local one)")
+    group.add_argument("--concurrency", type=int, default=1, help="actors in the pool (default 1)")
+    group.add_argument("--num-cpus", type=float, default=1, help="CPUs per actor = its torch threads (default 1)")
+    group.add_argument("--num-gpus", type=float, default=0, help="GPUs per actor (default 0; a fraction shares one)")
+    group.add_argument("--output-format", choices=["parquet", "jsonl"], default="parquet", help="shard format (default parquet)")
+
+
+def _run_on_ray(
+    args: argparse.Namespace, task: str, *, columns: Sequence[str | None] = (), text_columns: Sequence[str | None] = (), **options
+) -> int:
+    """Read INPUT, run ``task`` on a Ray cluster and write shards to --output; the Ray half of a command."""
+    from .errors import InputError
+
+    if not args.output:
+        raise InputError("--ray writes shards to a folder: give --output OUT_DIR.")
+    try:
+        from . import ray as t5cls_ray
+    except ImportError as exc:
+        raise InputError(f"--ray: {exc}") from None
+
+    t5cls_ray.check_output_dir(args.output)
+    files = t5cls_ray.input_files(args.input)
+    started = t5cls_ray.connect(args.address, logging_level=logging.INFO if args.verbose else logging.WARNING)
+    try:
+        if task == "rerank":  # read as `t5cls rerank` reads: a query and its documents per row
+            names = {name: options[name] for name in ("query_column", "documents_column")}
+            dataset = t5cls_ray.read_query_documents(files, document_column=options.pop("document_column"), **names)
+        else:
+            dataset = t5cls_ray.read_inputs(files, columns=columns, text_columns=text_columns)
+        result = t5cls_ray.predict(
+            dataset, args.model, task=task, concurrency=args.concurrency, num_cpus=args.num_cpus, num_gpus=args.num_gpus, **options
+        )
+        t5cls_ray.write_outputs(result, args.output, output_format=args.output_format)
+    finally:
+        if started:
+            t5cls_ray.ray.shutdown()
+    print(f"wrote {task} results for {len(files)} input file(s) to {args.output} ({args.output_format} shards)", file=sys.stderr)
+    return 0
+
+
 # --- convert -------------------------------------------------------------------------------
 
 
@@ -124,6 +174,8 @@ def _add_zero_shot(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-length", type=int, help="most tokens per (premise, hypothesis) pair (default: the tokenizer's)")
     _add_long_inputs(p)
     p.add_argument("--device", help="e.g. cpu or cuda (default: cuda when available)")
+    p.add_argument("--labels-column", help="with --ray: a column holding each row's labels (a list, or 'a, b, c')")
+    _add_ray_options(p)
 
 
 def _run_zero_shot(args: argparse.Namespace) -> int:
@@ -143,6 +195,31 @@ def _run_zero_shot(args: argparse.Namespace) -> int:
     if args.labels is not None:
         parse_labels(args.labels)
     preset = PRESETS.get(args.preset) if args.preset else None
+    if args.ray:
+        pairs = preset is not None and preset.premise_template is not None
+        return _run_on_ray(
+            args,
+            "zero-shot",
+            text_columns=[args.passage_column, args.question_column] if pairs else [args.text_column],
+            columns=[args.labels_column],
+            text_column=args.text_column,
+            candidate_labels=args.labels,
+            labels_column=args.labels_column,
+            passage_column=args.passage_column,
+            question_column=args.question_column,
+            hypothesis_template=args.template,
+            multi_label=args.multi_label,
+            threshold=args.threshold,
+            preset=args.preset,
+            batch_tokens=args.batch_tokens,
+            max_length=args.max_length,
+            device=args.device,
+            **_long_inputs(args),
+        )
+    if args.labels_column:
+        from .errors import InputError
+
+        raise InputError("--labels-column works with --ray; without it give the labels with --labels.")
     if preset is not None and preset.premise_template is not None:
         texts = list(iter_texts(args.input, text_column=args.passage_column, pair_column=args.question_column))
     else:
@@ -161,17 +238,13 @@ def _run_zero_shot(args: argparse.Namespace) -> int:
         preset=args.preset,
         **_long_inputs(args),
     )
-    if args.output and Path(args.output).suffix.lower() in (".csv", ".tsv"):
-        rows = [
-            {"sequence": r["sequence"], "label": r["label"], "score": r["scores"][0]}
-            | ({"windows": r["windows"]} if "windows" in r else {})
-            | {f"score_{label}": score for label, score in zip(r["labels"], r["scores"])}
-            for r in results
-        ]
+    flat = bool(args.output) and Path(args.output).suffix.lower() in (".csv", ".tsv")
+    rows = [{"sequence": r["sequence"]} | record for r, record in zip(results, classifier.records(results, flat=flat))]
+    if flat:
         sep = "\t" if args.output.lower().endswith(".tsv") else ","
         pd.DataFrame(rows).to_csv(args.output, sep=sep, index=False)
     else:
-        lines = "".join(json.dumps(result, ensure_ascii=False) + "\n" for result in results)
+        lines = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
         if not args.output:
             sys.stdout.write(lines)
             return 0
@@ -211,6 +284,11 @@ def _add_serve(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, help="torch threads for the model (default: torch's, i.e. the CPU cores)")
     p.add_argument("--limit-concurrency", type=int, help="answer 503 above this many connections/requests in flight (default 1024)")
     p.add_argument("--no-access-log", action="store_true", help="do not log every request")
+    p.add_argument(
+        "--int8", action="store_true", default=None,
+        help="int8 on CPU for every route: classify/zero-shot through ONNX Runtime (a torch directory is exported at start-up), "
+        "score through torch int8 linear layers",
+    )  # fmt: skip
 
 
 def _run_serve(args: argparse.Namespace) -> int:
@@ -218,7 +296,7 @@ def _run_serve(args: argparse.Namespace) -> int:
 
     names = (
         "device", "dtype", "max_batch_tokens", "max_wait_ms", "max_batch_size", "max_inputs", "max_chars",
-        "max_body_bytes", "limit_concurrency", "threads", "max_documents", "base",
+        "max_body_bytes", "limit_concurrency", "threads", "max_documents", "int8", "base",
     )  # fmt: skip
     options = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     try:
@@ -258,9 +336,24 @@ def _add_predict(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-length", type=int, help="most tokens per model input (default: the tokenizer's)")
     _add_long_inputs(p)
     p.add_argument("--device", help="e.g. cpu or cuda (default: cuda when available)")
+    _add_ray_options(p)
 
 
 def _run_predict(args: argparse.Namespace) -> int:
+    if args.ray:
+        options = {name: getattr(args, name) for name in ("batch_tokens", "max_length", "backend", "device") if getattr(args, name) is not None}
+        return _run_on_ray(
+            args,
+            "classify",
+            text_columns=[args.text_column, args.pair_column],
+            text_column=args.text_column,
+            pair_column=args.pair_column,
+            threshold=args.threshold,
+            quantize="int8" if args.int8 else None,
+            min_score=args.min_score,
+            **_long_inputs(args),
+            **options,
+        )
     import numpy as np
 
     from .inference import Classifier
@@ -398,11 +491,27 @@ def _add_score(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-length", type=int, help="truncate prompts to this many tokens (default: the tokenizer's)")
     p.add_argument("--device", help="e.g. cpu or cuda (default: cuda when available)")
     p.add_argument("--dtype", help="e.g. float32 or bfloat16 (default: bf16 on CUDA, fp32 on CPU)")
+    _add_ray_options(p)
 
 
 def _run_score(args: argparse.Namespace) -> int:
-    from scipy.stats import entropy
+    if args.ray:
+        from .scoring import template_fields
 
+        return _run_on_ray(
+            args,
+            "score",
+            text_columns=template_fields(args.template),
+            labels=_split_labels(args.labels),
+            template=args.template,
+            normalize=args.normalize,
+            calibrate=args.calibrate,
+            mode=args.mode,
+            device=args.device,
+            dtype=args.dtype,
+            batch_tokens=args.batch_tokens,
+            max_length=args.max_length,
+        )
     from .inputs import read_table, record_writer
     from .scoring import LabelScorer, template_fields
 
@@ -425,13 +534,7 @@ def _run_score(args: argparse.Namespace) -> int:
     )
     proba = scorer.predict_proba(rows)
     with record_writer(args.output) as write:
-        write(
-            row
-            | {"label": scorer.labels[int(p.argmax())]}
-            | {f"p_{label}": float(value) for label, value in zip(scorer.labels, p)}
-            | {"entropy": float(entropy(p))}
-            for row, p in zip(rows, proba)
-        )
+        write(row | record for row, record in zip(rows, scorer.records(proba)))
     if args.output and args.output != "-":
         print(f"wrote {len(rows)} rows to {args.output}", file=sys.stderr)
     return 0
@@ -470,6 +573,7 @@ def _add_rerank(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-tokens", type=int, default=DEFAULT_BATCH_TOKENS, help="tokens per batch")
     p.add_argument("--device", help="e.g. cpu or cuda (default: cuda when available)")
     p.add_argument("--dtype", help="e.g. float32 or bfloat16 (default: bf16 on CUDA, fp32 on CPU)")
+    _add_ray_options(p)
 
 
 def _run_rerank(args: argparse.Namespace) -> int:
@@ -483,6 +587,18 @@ def _run_rerank(args: argparse.Namespace) -> int:
     # Argument and input mistakes fail before the model loads.
     check_top_n(args.top_n)
     check_rerank_template(args.template)
+    if args.ray:
+        names = ("template", "true_word", "false_word", "relevant_label", "max_length", "stride", "long_inputs", "batch_tokens", "device", "dtype")
+        return _run_on_ray(
+            args,
+            "rerank",
+            query_column=args.query_column,
+            documents_column=args.documents_column,
+            document_column=args.document_column,
+            top_n=args.top_n,
+            return_documents=args.return_documents,
+            **{name: getattr(args, name) for name in names if getattr(args, name) is not None},
+        )
     if args.output and args.output != "-" and Path(args.output).suffix.lower() != ".jsonl":
         raise InputError(f"--output {args.output!r}: rerank writes nested results as JSON lines; use a .jsonl file.")
     groups = iter_query_documents(

@@ -358,6 +358,7 @@ def from_t5(
     if not isinstance(num_decoder_layers, int) or num_decoder_layers < 0:
         raise InputError(f"num_decoder_layers={num_decoder_layers!r} must be an integer >= 0 (0 = mean pooling).")
     check_number("classifier_dropout", classifier_dropout, minimum=0.0, maximum=1.0, hint="a probability, e.g. 0.1")
+    _as_dtype(dtype)  # a bad dtype fails before the checkpoint is read
     id2label, num_labels = _label_maps(labels, num_labels, problem_type)
     if query_init == "labels":
         if problem_type != "multi_label_classification" or num_decoder_layers == 0:

@@ -601,6 +601,8 @@ class LabelScorer:
         return self.use_packed_encoder and can_pack(encoder, dtype=encoder.embed_tokens.weight.dtype)
 
     def _encode(self, prompts: list[str]) -> list[list[int]]:
+        if not prompts:  # transformers' fast tokenizers fail on an empty batch (IndexError)
+            return []
         encoded = self.tokenizer(prompts, add_special_tokens=True)["input_ids"]
         long = [i for i, ids in enumerate(encoded) if len(ids) > self.max_length]
         if long:
@@ -679,6 +681,19 @@ class LabelScorer:
     def entropy(self, inputs: Any) -> np.ndarray:
         """``(n,)`` entropy in nats of each input's label distribution (0 = certain, log C = uniform)."""
         return _entropy(self.predict_proba(inputs), axis=1)
+
+    def records(self, proba: np.ndarray) -> list[dict[str, Any]]:
+        """Flat output rows for ``proba`` (what ``t5cls score`` writes after the template fields), one per input.
+
+        Each row: ``label`` (the most probable), ``p_<label>`` per label and ``entropy`` (nats).
+        """
+        entropies = _entropy(proba, axis=1)
+        return [
+            {"label": self.labels[int(row.argmax())]}
+            | {f"p_{label}": float(value) for label, value in zip(self.labels, row)}
+            | {"entropy": float(h)}
+            for row, h in zip(proba, entropies)
+        ]
 
     # -- calibration ----------------------------------------------------------------------
 

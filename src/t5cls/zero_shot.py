@@ -333,6 +333,25 @@ class ZeroShotClassifier:
             results.append(result)
         return results[0] if single else results
 
+    @staticmethod
+    def records(results: Sequence[dict[str, Any]], *, flat: bool = False) -> list[dict[str, Any]]:
+        """Output rows for results of :meth:`__call__` (what ``t5cls zero-shot`` writes after the input), one per text.
+
+        Args:
+            results: what :meth:`__call__` returned for a list of texts.
+            flat: one column per label (``label``, ``score`` of the best label, ``score_<label>``), as
+                the CLI's CSV/TSV output; otherwise ``labels`` and ``scores`` (best first) and
+                ``label``, as its JSON lines; both with ``windows`` when the call chunked long texts.
+        """
+        if flat:
+            return [
+                {"label": r["label"], "score": r["scores"][0]}
+                | ({"windows": r["windows"]} if "windows" in r else {})
+                | {f"score_{label}": score for label, score in zip(r["labels"], r["scores"])}
+                for r in results
+            ]
+        return [{key: value for key, value in r.items() if key != "sequence"} for r in results]
+
     def _window_logits(
         self, pairs: list[tuple[str, str]], label_sets: list[list[str]], *, template: str, stride: int | None
     ) -> tuple[torch.Tensor, list[int]]:

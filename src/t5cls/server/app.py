@@ -175,7 +175,7 @@ class ModelDescription(BaseModel):
     path: str
     kind: str
     model_type: str
-    parameters: int
+    parameters: int | None = Field(description="The torch model's parameters; null when ONNX Runtime runs it (--int8).")
     endpoints: list[str] = Field(description='The routes this server answers, e.g. "POST /v1/classify".')
     settings: dict[str, Any] = Field(description="Batching and limits.")
 
@@ -220,6 +220,7 @@ class ServerSettings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     threads: int | None = None
     max_documents: int = DEFAULT_MAX_DOCUMENTS
+    int8: bool = False
 
     def check(self) -> None:
         """Raise :class:`InputError` for a limit that is not positive, or a device this machine lacks."""
@@ -230,6 +231,10 @@ class ServerSettings:
         check_int("max_batch_size", self.max_batch_size, none_ok=True, hint="1 turns batching off")
         check_number("max_wait_ms", self.max_wait_ms, minimum=0.0, hint="milliseconds")
         check_int("threads", self.threads, none_ok=True, hint="None keeps torch's setting")
+        if self.int8 and self.device is not None and torch.device(self.device).type != "cpu":
+            raise InputError(f"int8 runs on CPU; got device={self.device!r}. Drop --int8 on a GPU (bf16 is its fast path) or use --device cpu.")
+        if self.int8 and self.dtype not in (None, "float32"):
+            raise InputError(f"int8 computes activations in float32; got dtype={self.dtype!r}. Leave --dtype unset with --int8.")
         default_dtype(default_device(self.device), self.dtype)
 
 
@@ -261,7 +266,11 @@ class _Service:
         if self.info.is_classifier:
             from ..inference import Classifier
 
-            self.classifier = Classifier(self.info, device=s.device, dtype=s.dtype, batch_tokens=s.max_batch_tokens)
+            # int8: Classifier's ONNX Runtime path (an export's model_int8.onnx, else exported here, once).
+            self.classifier = Classifier(
+                self.info, device="cpu" if s.int8 else s.device, dtype=None if s.int8 else s.dtype,
+                quantize="int8" if s.int8 else None, batch_tokens=s.max_batch_tokens,
+            )  # fmt: skip
             def classify(items: list[Any], key: Hashable) -> list[Any]:
                 _, long_inputs, stride, aggregate = key
                 proba, windows = self.classifier.predict_proba_windows(items, long_inputs=long_inputs, stride=stride, aggregate=aggregate)
@@ -277,20 +286,24 @@ class _Service:
         else:
             tokenizer, model = self._load_scorer_model()
         self.chars_per_token = _chars_per_token(tokenizer)
-        self.description = _describe(self.info, model)
+        self.description = _describe(self.info, model if model is not None else self.classifier.config)
         self.description["threads"] = s.threads or torch.get_num_threads()
+        self.description["quantize"] = "int8" if s.int8 else None
         if self.classifier is not None:
             self.description.update(
-                labels=list(self.classifier.labels), problem_type=model.config.problem_type, max_length=self.max_length
+                labels=list(self.classifier.labels), problem_type=self.classifier.config.problem_type, max_length=self.max_length
             )
 
     def _load_zero_shot(self) -> None:
         from ..zero_shot import ZeroShotClassifier  # imported only when an NLI model is served
 
-        # The same weights as /v1/classify: no second copy in memory.
-        self.zero_shot = ZeroShotClassifier(
-            self.classifier.model, self.classifier.tokenizer, batch_tokens=self.settings.max_batch_tokens
-        )
+        # The same weights as /v1/classify: no second copy in memory (with int8, the same ONNX session).
+        if self.settings.int8:
+            self.zero_shot = ZeroShotClassifier(self.classifier)
+        else:
+            self.zero_shot = ZeroShotClassifier(
+                self.classifier.model, self.classifier.tokenizer, batch_tokens=self.settings.max_batch_tokens
+            )
 
         def run(items: list[tuple[str, tuple[str, ...]]], key: Hashable) -> list[Any]:
             template, multi_label, threshold, long_inputs, stride, aggregate = key
@@ -306,8 +319,13 @@ class _Service:
     def _load_scorer_model(self) -> tuple[Any, Any]:
         from ..scoring import LabelScorer, load_seq2seq  # imported only when a seq2seq model is served
 
-        device = default_device(self.settings.device)
+        device = default_device("cpu" if self.settings.int8 else self.settings.device)
         model, tokenizer = load_seq2seq(self.info, device=device, dtype=default_dtype(device, self.settings.dtype))
+        if self.settings.int8:
+            from ..export import quantize_linear_int8
+
+            # Once, in place: every LabelScorer built below shares the int8 layers (LabelScorer(quantize="int8")'s path).
+            model = quantize_linear_int8(model, inplace=True)
         self.max_length = default_max_length(tokenizer)
         scorers: dict[Hashable, LabelScorer] = {}  # touched only in the model thread
 
@@ -333,8 +351,9 @@ class _Service:
         # The same weights as /v1/score. The batcher's items are (query, document) pairs and its
         # results their exact log-odds (TEI's raw_scores); the routes turn them into P(relevant).
         self.reranker = Reranker(
-            (model, tokenizer), batch_tokens=s.max_batch_tokens, device=s.device, dtype=s.dtype, show_progress_bar=False
-        )
+            (model, tokenizer), batch_tokens=s.max_batch_tokens, device="cpu" if s.int8 else s.device, dtype=s.dtype,
+            show_progress_bar=False,
+        )  # with --int8, the int8 layers of /v1/score: rerank runs on them too
         self._add_batcher("rerank", lambda pairs, key: list(self.reranker.log_odds(pairs)))
 
     def _add_batcher(self, name: str, run: Callable[[list[Any], Hashable], Sequence[Any]]) -> None:
@@ -444,6 +463,15 @@ def _chars_per_token(tokenizer: Any) -> float:
 
 
 def _describe(info: ModelInfo, model: Any) -> dict[str, Any]:
+    """Facts about the served model; ``model`` is a torch model, or only its config (ONNX Runtime)."""
+    if not isinstance(model, torch.nn.Module):  # an ONNX session: no torch parameters to count
+        config = model
+        return {
+            "path": info.source, "kind": _role(info), "format": info.kind, "model_type": config.model_type, "parameters": None,
+            "d_model": getattr(config, "d_model", None), "encoder_layers": getattr(config, "num_layers", None),
+            "decoder_layers": getattr(config, "num_decoder_layers", None), "vocab_size": getattr(config, "vocab_size", None),
+            "device": "cpu", "dtype": "int8 (ONNX Runtime)",
+        }  # fmt: skip
     config = model.config
     return {
         "path": info.source,
@@ -605,6 +633,7 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     threads: int | None = None,
     max_documents: int = DEFAULT_MAX_DOCUMENTS,
+    int8: bool = False,
 ) -> FastAPI:
     """Build the FastAPI app that serves ``model_dir``; its lifespan loads the model once.
 
@@ -625,6 +654,10 @@ def create_app(
             torch keeps one count per process). With uvloop and httptools (``t5cls[serve]``) the
             event loop needs little CPU, and on 2 cores 2 model threads served about 1.5x more
             requests/s than one (README, HTTP server).
+        int8: CPU int8 on every route: classify and zero-shot through ONNX Runtime (a directory with
+            ``model_int8.onnx`` from ``t5cls export --int8`` as it is; a torch directory is exported
+            and quantised at start-up), score through torch's int8 dynamic linear layers
+            (:func:`t5cls.export.quantize_linear_int8`, as ``LabelScorer(quantize="int8")``).
 
     Returns:
         The app; serve it with uvicorn (``uvicorn.run(app)``) or :func:`serve`.
@@ -640,7 +673,7 @@ def create_app(
     settings = ServerSettings(
         device=device, dtype=dtype, max_batch_tokens=max_batch_tokens, max_batch_size=max_batch_size,
         max_wait_ms=max_wait_ms, max_inputs=max_inputs, max_chars=max_chars, max_body_bytes=max_body_bytes,
-        threads=threads, max_documents=max_documents,
+        threads=threads, max_documents=max_documents, int8=int8,
     )
     settings.check()
     info = inspect_model_dir(model_dir, base=base)
@@ -701,8 +734,8 @@ def create_app(
             classifier = service.classifier
             try:  # settings the model cannot take fail before the batch
                 classifier.long_input_settings(body.long_inputs, body.stride, body.aggregate)
-                if body.min_score is not None or classifier.problem_type != "regression":
-                    classifier.labels_from_proba(np.zeros((0, len(classifier.labels))), threshold=body.threshold, min_score=body.min_score)
+                # No rows: only checks min_score / threshold against the model (multi-label, regression).
+                classifier.labels_from_proba(np.zeros((0, len(classifier.labels))), threshold=body.threshold, min_score=body.min_score)
             except InputError as exc:
                 raise HTTPException(422, str(exc)) from exc
             chunk = body.long_inputs == "chunk"
