@@ -37,7 +37,9 @@ def published_dir(tmp_path_factory, t5_tokenizer):
     torch.manual_seed(21)
     t5 = T5Model(config).eval()
     state = {k: v.contiguous() for k, v in t5.state_dict().items() if not k.endswith("embed_tokens.weight")}
-    save_file({**state, "head.weight": torch.randn(3, config.d_model)}, str(out / "model.safetensors"))
+    # A head at T5's init scale keeps the logits near 1, where 1e-5 is a tight fp32 tolerance.
+    head = torch.randn(3, config.d_model) * config.d_model**-0.5
+    save_file({**state, "head.weight": head}, str(out / "model.safetensors"))
     cfg = config.to_dict()
     cfg.update(architectures=["T5ForClassification"], n_class=3, model_type="t5", tie_word_embeddings=False)
     (out / "config.json").write_text(json.dumps(cfg))
