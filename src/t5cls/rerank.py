@@ -216,6 +216,9 @@ class Reranker:
         batch_tokens: most tokens per batch (the job's token budget).
         device: defaults to CUDA when available, else CPU.
         dtype: defaults to bf16 on CUDA, fp32 on CPU.
+        quantize: ``None`` or ``"int8"`` (CPU): a seq2seq T5 scores through ``LabelScorer(quantize="int8")``
+            (torch int8 linear layers in the packed encoder), a pair classifier through ``Classifier``'s
+            ONNX Runtime int8 path.
         show_progress_bar: ``False`` never shows one; otherwise one shows on long runs in a terminal.
 
     Raises:
@@ -244,6 +247,7 @@ class Reranker:
         batch_tokens: int = DEFAULT_BATCH_TOKENS,
         device: str | torch.device | None = None,
         dtype: torch.dtype | str | None = None,
+        quantize: str | None = None,
         show_progress_bar: bool | None = None,
     ):
         self._pieces = check_rerank_template(template)
@@ -256,7 +260,7 @@ class Reranker:
         if isinstance(model, tuple) and len(model) == 2 and tokenizer is None:
             model, tokenizer = model
         self.kind = _kind_of(model)
-        options = {"device": device, "dtype": dtype, "max_length": max_length, "batch_tokens": batch_tokens}
+        options = {"device": device, "dtype": dtype, "quantize": quantize, "max_length": max_length, "batch_tokens": batch_tokens}
         if self.kind == "seq2seq":
             if relevant_label is not None:
                 raise InputError(f"relevant_label={relevant_label!r} is for pair classifiers; a seq2seq T5 answers true_word / false_word.")
