@@ -115,6 +115,17 @@ def test_from_a_checkpoint_directory(tiny_t5_dir, tiny_tokenizer, ids):
     np.testing.assert_allclose(got, [expected], rtol=0, atol=1e-5)
 
 
+def test_int8_seq2seq_scores_follow_fp32(model, tiny_tokenizer, documents):
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
+
+    pairs = [(QUERY, d) for d in documents]
+    fp32 = Reranker((model, tiny_tokenizer), show_progress_bar=False).score(pairs)
+    int8 = Reranker((model, tiny_tokenizer), quantize="int8", show_progress_bar=False)
+    assert any(isinstance(m, DynamicLinear) for m in int8.model.modules())
+    assert not any(isinstance(m, DynamicLinear) for m in model.modules())  # quantised as a copy
+    np.testing.assert_allclose(int8.score(pairs), fp32, rtol=0, atol=0.05)
+
+
 # --- ranking -------------------------------------------------------------------------------
 
 

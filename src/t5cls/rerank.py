@@ -200,6 +200,9 @@ class Reranker:
         batch_tokens: most tokens per batch (the job's token budget).
         device: defaults to CUDA when available, else CPU.
         dtype: defaults to bf16 on CUDA, fp32 on CPU.
+        quantize: ``None`` or ``"int8"`` (CPU): a seq2seq T5 scores through ``LabelScorer(quantize="int8")``
+            (torch int8 linear layers in the packed encoder), a pair classifier through ``Classifier``'s
+            ONNX Runtime int8 path.
         show_progress_bar: ``False`` never shows one; otherwise one shows on long runs in a terminal.
         base: for a PEFT adapter directory, its base model (default: the adapter's
             ``base_model_name_or_path``); the adapter is merged.
@@ -230,6 +233,7 @@ class Reranker:
         batch_tokens: int = DEFAULT_BATCH_TOKENS,
         device: str | torch.device | None = None,
         dtype: torch.dtype | str | None = None,
+        quantize: str | None = None,
         show_progress_bar: bool | None = None,
         base: str | os.PathLike | None = None,
     ):
@@ -245,7 +249,7 @@ class Reranker:
         if base is not None and not isinstance(model, (str, os.PathLike)):
             raise InputError(f"base={base!r} goes with a PEFT adapter directory, not with a loaded {type(model).__name__}.")
         self.kind = _kind_of(model, base=base)
-        options = {"device": device, "dtype": dtype, "max_length": max_length, "batch_tokens": batch_tokens, "base": base}
+        options = {"device": device, "dtype": dtype, "quantize": quantize, "max_length": max_length, "batch_tokens": batch_tokens, "base": base}
         if self.kind == "seq2seq":
             if relevant_label is not None:
                 raise InputError(f"relevant_label={relevant_label!r} is for pair classifiers; a seq2seq T5 answers true_word / false_word.")
