@@ -10,7 +10,7 @@ label, so their agreement understates what a trained model shows. This script re
 For each: top-label agreement of int8 with fp32, the largest change of a log-likelihood, and (for
 the trained model) the accuracy of both.
 
-    nice python benchmarks/int8_agreement.py                # about 3 minutes on 2 cores
+    nice python benchmarks/int8_agreement.py                # minutes on 2 quiet cores (the training dominates)
     python benchmarks/int8_agreement.py --texts 16 --steps 5   # smoke run
 """
 

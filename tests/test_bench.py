@@ -10,7 +10,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import t5cls
 from t5cls.bench import format_report, load_texts, model_flops, run_benchmark
-from tests.conftest import needs_shared, tiny_t5_config
+from tests.conftest import sample_texts, tiny_t5_config
 
 
 def _counted(model, input_ids) -> int:
@@ -46,11 +46,14 @@ def test_flops_reject_unknown_kind():
         model_flops(tiny_t5_config(), [3], kind="decoder", num_labels=2)
 
 
-@needs_shared
-def test_tiny_end_to_end_run(tmp_path, capsys):
+def test_tiny_end_to_end_run(tmp_path, capsys, tiny_tokenizer_dir):
     from t5cls.cli import main
 
-    assert main(["bench", "--preset", "tiny", "--n", "40", "--rows", "3", "--repeat", "1", "--json", str(tmp_path / "r.json")]) == 0
+    data = tmp_path / "texts.txt"
+    data.write_text("\n".join(sample_texts(40)) + "\n", encoding="utf-8")
+    argv = ["bench", "--preset", "tiny", "--n", "40", "--rows", "3", "--repeat", "1", "--json", str(tmp_path / "r.json"),
+            "--data", str(data), "--tokenizer", str(tiny_tokenizer_dir)]
+    assert main(argv) == 0
     table = capsys.readouterr().out
     assert "| row | params | seq/s | x row 1 |" in table and "fp32 matmul on this machine" in table
     report = json.loads((tmp_path / "r.json").read_text())

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from t5cls import T5ClassificationConfig, T5ForClassification
-from tests.conftest import REFERENCE_DIR, TINY
+from tests.conftest import REFERENCE_DIR, TINY, needs_shared
 
 
 def test_defaults_and_problem_type_inference():
@@ -44,7 +44,7 @@ def test_config_round_trips_through_json(tmp_path):
     assert (loaded.problem_type, loaded.num_decoder_layers, loaded.num_labels) == ("multi_label_classification", 2, 3)
 
 
-@pytest.mark.skipif(not (REFERENCE_DIR / "flan-t5-xxl-classif-3way").is_dir(), reason="../shared/reference is absent")
+@needs_shared  # the published config.json of flan-t5-xxl-classif-3way
 def test_seed_checkpoint_architecture_builds_on_meta_with_expected_size():
     """flan-t5-xxl-classif-3way: 24-layer xxl encoder, one decoder layer, 3-way head, built for free on meta."""
     from t5cls.convert import classification_config

@@ -94,9 +94,9 @@ def test_min_padding_batches_edges():
 
 
 @needs_shared
-def test_min_padding_batches_pad_less_than_filling_the_budget(t5_tokenizer):
+def test_min_padding_batches_pad_less_than_filling_the_budget(tiny_tokenizer):
     texts = read_table(DATA_DIR / "agnews" / "train.tsv")["text"].tolist()[:512]
-    lengths = [len(ids) for ids in t5_tokenizer(texts)["input_ids"]]
+    lengths = [len(ids) for ids in tiny_tokenizer(texts)["input_ids"]]
     filled = padding_share(lengths, batches(lengths, batch_tokens=4096))
     planned = padding_share(lengths, min_padding_batches(lengths, batch_tokens=4096))
     in_order = padding_share(lengths, [list(range(i, min(i + 32, 512))) for i in range(0, 512, 32)])

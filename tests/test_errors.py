@@ -127,7 +127,7 @@ def test_classifier_sources(tmp_path, tiny_t5_dir, tiny_classifier_dir):
         Classifier(tmp_path / "nowhere")
     with pytest.raises(FileNotFoundError, match=r"no config\.json"):
         Classifier(tmp_path)
-    with pytest.raises(InputError, match=r"holds a 't5' model, not a T5 classifier; convert it"):
+    with pytest.raises(InputError, match=r"seq2seq T5-family checkpoint .*model_type 't5'.*not a T5 classifier.*`t5cls convert`"):
         Classifier(tiny_t5_dir)
     with pytest.raises(InputError, match=r"Pass the tokenizer"):
         Classifier(Classifier(tiny_classifier_dir).model)
@@ -478,3 +478,18 @@ def test_as_text_list_keeps_what_worked():
     assert as_text_list("a") == (["a"], True)
     assert as_text_list(("a", "b")) == ([("a", "b")], True)
     assert as_text_list(iter(["a", "b"])) == (["a", "b"], False)
+
+
+def test_every_format_gives_the_same_rows(tmp_path):
+    texts = ["a gripping film", "dull, and \"long\"", "42"]
+    frame = pd.DataFrame({"text": texts, "label": ["positive", "negative", "neutral"]})
+    frame.to_csv(tmp_path / "in.csv", index=False)
+    frame.to_json(tmp_path / "in.jsonl", orient="records", lines=True)
+    frame.to_json(tmp_path / "in.json", orient="records")
+    frame.to_parquet(tmp_path / "in.parquet")
+    (tmp_path / "in.txt").write_text("".join(t + "\n" for t in texts), encoding="utf-8")
+    for suffix in (".csv", ".jsonl", ".json", ".parquet", ".txt"):
+        assert list(iter_texts(tmp_path / f"in{suffix}")) == texts, suffix
+        assert list(read_table(tmp_path / f"in{suffix}")["text"]) == texts, suffix
+    chunks = list(read_chunks(tmp_path / "in.csv", text_columns=["text"], chunk_rows=2))
+    assert [list(c.index) for c in chunks] == [[0, 1], [2]]  # rows counted across chunks

@@ -70,9 +70,9 @@ def test_int8_from_an_fp32_only_export(onnx_dir, tmp_path):
     np.testing.assert_allclose(quantised_now, Classifier(onnx_dir, quantize="int8").predict_proba(texts), atol=1e-6)
 
 
-def test_model_object_on_onnx_exports_on_the_fly_and_takes_pairs(tiny_nli_dir, t5_tokenizer):
+def test_model_object_on_onnx_exports_on_the_fly_and_takes_pairs(tiny_nli_dir, tiny_tokenizer):
     torch_nli = Classifier(tiny_nli_dir)
-    onnx_nli = Classifier(torch_nli.model, t5_tokenizer, backend="onnx")
+    onnx_nli = Classifier(torch_nli.model, tiny_tokenizer, backend="onnx")
     pairs = [(t, "This text is about sports.") for t in sample_texts(12)]
     np.testing.assert_allclose(onnx_nli.predict_proba(pairs), torch_nli.predict_proba(pairs), atol=1e-4, rtol=0)
     assert torch_nli.model.config._attn_implementation == "sdpa"  # export switched to eager and back

@@ -37,10 +37,10 @@ def texts():
     return sample_texts(24)
 
 
-def test_logits_match_the_model_run_one_text_at_a_time(clf, t5_tokenizer, texts):
+def test_logits_match_the_model_run_one_text_at_a_time(clf, tiny_tokenizer, texts):
     # Small budget: several length-sorted batches, padding inside each; results back in input order.
-    small = Classifier(clf.model, t5_tokenizer, batch_tokens=300)
-    expected = _one_by_one(clf.model, t5_tokenizer, texts)
+    small = Classifier(clf.model, tiny_tokenizer, batch_tokens=300)
+    expected = _one_by_one(clf.model, tiny_tokenizer, texts)
     np.testing.assert_allclose(small.logits(texts), expected, atol=1e-5, rtol=0)
     np.testing.assert_allclose(clf.logits(texts), expected, atol=1e-5, rtol=0)
 
@@ -59,10 +59,10 @@ def test_packed_encoder_gives_what_the_padded_transformers_encoder_gives(clf, te
     np.testing.assert_allclose(packed, padded, atol=1e-5, rtol=0)
 
 
-def test_call_matches_transformers_pipeline(clf, t5_tokenizer, texts):
+def test_call_matches_transformers_pipeline(clf, tiny_tokenizer, texts):
     from transformers import pipeline
 
-    pipe = pipeline("text-classification", model=clf.model, tokenizer=t5_tokenizer, device="cpu")
+    pipe = pipeline("text-classification", model=clf.model, tokenizer=tiny_tokenizer, device="cpu")
 
     def same(ours, theirs):
         if isinstance(theirs, list):
@@ -106,18 +106,18 @@ def test_bad_inputs_raise_type_error_naming_the_index(clf, bad, index):
         assert f"texts[{index}]" in str(excinfo.value)
 
 
-def test_sentence_pairs_match_the_model(tiny_nli_dir, t5_tokenizer):
+def test_sentence_pairs_match_the_model(tiny_nli_dir, tiny_tokenizer):
     nli = Classifier(tiny_nli_dir)
     pairs = [("A man plays a guitar on stage.", "A person makes music."), ("It rains.", "The ground is dry.")]
-    expected = _one_by_one(nli.model, t5_tokenizer, pairs)
+    expected = _one_by_one(nli.model, tiny_tokenizer, pairs)
     np.testing.assert_allclose(nli.logits(pairs), expected, atol=1e-5, rtol=0)
     assert len(nli(pairs[0])) == 1  # one pair is one input
     with pytest.raises(TypeError, match="Mix"):
         nli.logits(["a text", ("a", "pair")])
 
 
-def test_truncation_is_counted_and_warned_once(clf, t5_tokenizer, caplog):
-    short = Classifier(clf.model, t5_tokenizer, max_length=8)
+def test_truncation_is_counted_and_warned_once(clf, tiny_tokenizer, caplog):
+    short = Classifier(clf.model, tiny_tokenizer, max_length=8)
     items = ["one two three four five six seven eight nine ten eleven", "short", "a b c d e f g h i j k l m n"]
     with caplog.at_level(logging.WARNING, logger="t5cls.inference"):
         logits = short.logits(items)
@@ -125,21 +125,21 @@ def test_truncation_is_counted_and_warned_once(clf, t5_tokenizer, caplog):
     assert len(warnings) == 1 and "2 of 3" in warnings[0].getMessage()
     # Same as the tokenizer's own truncation (which keeps </s>).
     with torch.no_grad():
-        encoded = t5_tokenizer(items[0], truncation=True, max_length=8, return_tensors="pt")
-        assert encoded["input_ids"][0, -1].item() == t5_tokenizer.eos_token_id
+        encoded = tiny_tokenizer(items[0], truncation=True, max_length=8, return_tensors="pt")
+        assert encoded["input_ids"][0, -1].item() == tiny_tokenizer.eos_token_id
         np.testing.assert_allclose(logits[0], clf.model(**encoded).logits[0].numpy(), atol=1e-5)
 
 
-def test_pairs_truncate_the_longer_text_not_the_hypothesis(tiny_nli_dir, t5_tokenizer):
+def test_pairs_truncate_the_longer_text_not_the_hypothesis(tiny_nli_dir, tiny_tokenizer):
     nli = Classifier(tiny_nli_dir, max_length=16)
     premise = " ".join(["word"] * 50)
     got = nli.logits([(premise, "It is about music.")])
-    encoded = t5_tokenizer(premise, "It is about music.", truncation=True, max_length=16, return_tensors="pt")
+    encoded = tiny_tokenizer(premise, "It is about music.", truncation=True, max_length=16, return_tensors="pt")
     with torch.no_grad():
         np.testing.assert_allclose(got[0], nli.model(**encoded).logits[0].numpy(), atol=1e-5)
 
 
-def test_any_transformers_sequence_classifier_works(t5_tokenizer, texts):
+def test_any_transformers_sequence_classifier_works(tiny_tokenizer, texts):
     # The zero-shot and server code reuse Classifier.logits with models that are not ours.
     from transformers import T5ForSequenceClassification
 
@@ -147,21 +147,21 @@ def test_any_transformers_sequence_classifier_works(t5_tokenizer, texts):
 
     torch.manual_seed(0)
     model = T5ForSequenceClassification(tiny_t5_config(num_labels=2)).eval()
-    clf = Classifier(model, t5_tokenizer, batch_tokens=256)
-    np.testing.assert_allclose(clf.logits(texts[:6]), _one_by_one(model, t5_tokenizer, texts[:6]), atol=1e-5, rtol=0)
+    clf = Classifier(model, tiny_tokenizer, batch_tokens=256)
+    np.testing.assert_allclose(clf.logits(texts[:6]), _one_by_one(model, tiny_tokenizer, texts[:6]), atol=1e-5, rtol=0)
     assert clf.labels == ["LABEL_0", "LABEL_1"]
     assert clf._padding_cost() == 1.0  # pads every layer: padding costs what a real token costs
 
 
 @pytest.fixture(scope="module")
-def multi_label_dir(tmp_path_factory, tiny_t5_dir, t5_tokenizer):
+def multi_label_dir(tmp_path_factory, tiny_t5_dir, tiny_tokenizer):
     model = t5cls.T5ForClassification.from_t5(tiny_t5_dir, labels=["sports", "business", "tech"], problem_type="multi_label_classification")
     torch.manual_seed(3)
     with torch.no_grad():
         model.query_embeddings.weight.normal_()
         model.classifier.bias.copy_(torch.tensor([3.0, -3.0, 0.0]))  # one label always on, one always off
     out = tmp_path_factory.mktemp("multi") / "model"
-    save_classifier(model, out, tokenizer=t5_tokenizer)
+    save_classifier(model, out, tokenizer=tiny_tokenizer)
     return out
 
 
@@ -178,9 +178,9 @@ def test_multi_label_threshold(multi_label_dir, texts):
     assert clf(texts[0], threshold=0.0, top_k=1)[0]["label"] == "sports"
 
 
-def test_regression_gives_the_value(tmp_path, tiny_t5_dir, t5_tokenizer, texts):
+def test_regression_gives_the_value(tmp_path, tiny_t5_dir, tiny_tokenizer, texts):
     model = t5cls.T5ForClassification.from_t5(tiny_t5_dir, num_labels=1, problem_type="regression")
-    save_classifier(model, tmp_path / "reg", tokenizer=t5_tokenizer)
+    save_classifier(model, tmp_path / "reg", tokenizer=tiny_tokenizer)
     clf = Classifier(tmp_path / "reg")
     values = clf.predict(texts[:3])
     logits = clf.logits(texts[:3])
@@ -189,8 +189,8 @@ def test_regression_gives_the_value(tmp_path, tiny_t5_dir, t5_tokenizer, texts):
     assert clf.records(clf.predict_proba(texts[:1])) == [{"value": pytest.approx(values[0], abs=1e-6)}]
 
 
-def test_stream_matches_predict_proba_and_warns_once(clf, t5_tokenizer, texts, caplog):
-    short = Classifier(clf.model, t5_tokenizer, max_length=12)
+def test_stream_matches_predict_proba_and_warns_once(clf, tiny_tokenizer, texts, caplog):
+    short = Classifier(clf.model, tiny_tokenizer, max_length=12)
     with caplog.at_level(logging.WARNING, logger="t5cls.inference"):
         chunks = list(short.stream(iter(texts), chunk_size=5))
     assert [len(c) for c in chunks] == [5, 5, 5, 5, 4]
@@ -206,8 +206,8 @@ def test_records_are_flat_rows(clf, texts):
     assert rows[0]["score"] == max(rows[0]["proba_negative"], rows[0]["proba_neutral"], rows[0]["proba_positive"])
 
 
-def test_no_progress_bar_when_not_a_tty(clf, t5_tokenizer, texts, capsys):
-    Classifier(clf.model, t5_tokenizer, batch_tokens=64, show_progress_bar=True).predict(texts)
+def test_no_progress_bar_when_not_a_tty(clf, tiny_tokenizer, texts, capsys):
+    Classifier(clf.model, tiny_tokenizer, batch_tokens=64, show_progress_bar=True).predict(texts)
     assert capsys.readouterr().err == ""  # pytest's stderr is not a terminal
 
 

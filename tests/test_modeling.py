@@ -7,14 +7,14 @@ import torch
 from transformers import T5EncoderModel, T5Model
 
 import t5cls
-from tests.conftest import build_seq2seq, tiny_t5_config
+from tests.conftest import TINY, build_seq2seq, tiny_t5_config
 
 ATOL = 1e-5
 
 
 def _inputs(batch: int = 3, length: int = 9, seed: int = 0):
     generator = torch.Generator().manual_seed(seed)
-    input_ids = torch.randint(3, 32000, (batch, length), generator=generator)
+    input_ids = torch.randint(3, TINY["vocab_size"], (batch, length), generator=generator)
     attention_mask = torch.ones_like(input_ids)
     attention_mask[0, 6:] = 0  # padding in the first row
     attention_mask[1, 4:] = 0

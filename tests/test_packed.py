@@ -9,14 +9,14 @@ from transformers.models.t5.modeling_t5 import T5Block
 
 import t5cls
 from t5cls.packed import can_pack, packed_encoder_forward
-from tests.conftest import build_seq2seq
+from tests.conftest import TINY, build_seq2seq
 
 ATOL = 1e-5
 
 
 def _inputs(pattern: str, batch: int = 4, length: int = 11, seed: int = 0):
     generator = torch.Generator().manual_seed(seed)
-    input_ids = torch.randint(3, 32000, (batch, length), generator=generator)
+    input_ids = torch.randint(3, TINY["vocab_size"], (batch, length), generator=generator)
     lengths = [length, 7, 1, 4][:batch]
     attention_mask = torch.zeros_like(input_ids)
     for row, n in enumerate(lengths):

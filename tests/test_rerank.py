@@ -51,18 +51,18 @@ def documents():
 
 
 @pytest.fixture(scope="module")
-def ids(t5_tokenizer):
-    return {word: t5_tokenizer(word, add_special_tokens=False).input_ids[0] for word in ("true", "false", "yes", "no")}
+def ids(tiny_tokenizer):
+    return {word: tiny_tokenizer(word, add_special_tokens=False).input_ids[0] for word in ("true", "false", "yes", "no")}
 
 
 # --- exactness -----------------------------------------------------------------------------
 
 
-def test_scores_equal_t5_for_conditional_generation(model, t5_tokenizer, documents, ids):
+def test_scores_equal_t5_for_conditional_generation(model, tiny_tokenizer, documents, ids):
     # A small token budget splits the pairs into several batches: sorting and input order are exercised.
-    reranker = Reranker((model, t5_tokenizer), batch_tokens=128, show_progress_bar=False)
+    reranker = Reranker((model, tiny_tokenizer), batch_tokens=128, show_progress_bar=False)
     got = reranker.score([(QUERY, d) for d in documents])
-    expected = [direct_p_true(model, t5_tokenizer(TEMPLATE.format(query=QUERY, document=d)).input_ids, ids["true"], ids["false"]) for d in documents]
+    expected = [direct_p_true(model, tiny_tokenizer(TEMPLATE.format(query=QUERY, document=d)).input_ids, ids["true"], ids["false"]) for d in documents]
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
     ranked = reranker.rank(QUERY, documents)
     assert [r["index"] for r in ranked] == list(np.argsort(-np.asarray(expected), kind="stable"))
@@ -71,55 +71,66 @@ def test_scores_equal_t5_for_conditional_generation(model, t5_tokenizer, documen
     np.testing.assert_allclose(1 / (1 + np.exp(-log_odds)), got, rtol=0, atol=1e-12)
 
 
-def test_flan_yes_no_prompt(model, t5_tokenizer, ids):
+def test_flan_yes_no_prompt(model, tiny_tokenizer, ids):
     template = "Is the document relevant to the query? Query: {query} Document: {document}"
-    reranker = Reranker((model, t5_tokenizer), template=template, true_word="yes", false_word="no", show_progress_bar=False)
+    reranker = Reranker((model, tiny_tokenizer), template=template, true_word="yes", false_word="no", show_progress_bar=False)
     docs = ["The home team won 3-1.", "Rain is expected on Monday."]
     got = reranker.score([(QUERY, d) for d in docs])
-    expected = [direct_p_true(model, t5_tokenizer(template.format(query=QUERY, document=d)).input_ids, ids["yes"], ids["no"]) for d in docs]
+    expected = [direct_p_true(model, tiny_tokenizer(template.format(query=QUERY, document=d)).input_ids, ids["yes"], ids["no"]) for d in docs]
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
 
 
 @pytest.mark.parametrize("stride", [None, 5, 0])
-def test_long_documents_score_their_best_window(model, t5_tokenizer, ids, stride):
-    max_length = 32
-    long_doc = " ".join(sample_texts(3))  # well over 32 tokens: several windows
+def test_long_documents_score_their_best_window(model, tiny_tokenizer, ids, stride):
+    max_length = 48  # the prompt's prefix and suffix take 27 of them, the short document fits
+    long_doc = " ".join(sample_texts(4))  # 75 tokens: several windows
     short_doc = "The home team won."
-    reranker = Reranker((model, t5_tokenizer), max_length=max_length, stride=stride, show_progress_bar=False)
+    reranker = Reranker((model, tiny_tokenizer), max_length=max_length, stride=stride, show_progress_bar=False)
     got = reranker.score([(QUERY, long_doc), (QUERY, short_doc)])
 
-    prefix = t5_tokenizer(f"Query: {QUERY} Document:", add_special_tokens=False).input_ids
-    suffix = t5_tokenizer("Relevant:", add_special_tokens=False).input_ids + [t5_tokenizer.eos_token_id]
-    doc_ids = t5_tokenizer(long_doc, add_special_tokens=False).input_ids
+    prefix = tiny_tokenizer(f"Query: {QUERY} Document:", add_special_tokens=False).input_ids
+    suffix = tiny_tokenizer("Relevant:", add_special_tokens=False).input_ids + [tiny_tokenizer.eos_token_id]
+    doc_ids = tiny_tokenizer(long_doc, add_special_tokens=False).input_ids
     # The pieces tokenised apart are the whole prompt's tokens: the windows cut the document only.
-    assert prefix + doc_ids + suffix == t5_tokenizer(TEMPLATE.format(query=QUERY, document=long_doc)).input_ids
+    assert prefix + doc_ids + suffix == tiny_tokenizer(TEMPLATE.format(query=QUERY, document=long_doc)).input_ids
     size = max_length - len(prefix) - len(suffix)
     windows = hand_windows(doc_ids, size, size // 4 if stride is None else stride)
     assert len(windows) >= 3
     per_window = [direct_p_true(model, prefix + w + suffix, ids["true"], ids["false"]) for w in windows]
-    short = direct_p_true(model, t5_tokenizer(TEMPLATE.format(query=QUERY, document=short_doc)).input_ids, ids["true"], ids["false"])
+    short = direct_p_true(model, tiny_tokenizer(TEMPLATE.format(query=QUERY, document=short_doc)).input_ids, ids["true"], ids["false"])
     np.testing.assert_allclose(got, [max(per_window), short], rtol=0, atol=1e-5)
 
-    truncating = Reranker((model, t5_tokenizer), max_length=max_length, stride=stride, long_inputs="truncate", show_progress_bar=False)
+    truncating = Reranker((model, tiny_tokenizer), max_length=max_length, stride=stride, long_inputs="truncate", show_progress_bar=False)
     np.testing.assert_allclose(truncating.score([(QUERY, long_doc)]), [per_window[0]], rtol=0, atol=1e-5)
 
 
-def test_from_a_checkpoint_directory(tiny_t5_dir, t5_tokenizer, ids):
+def test_from_a_checkpoint_directory(tiny_t5_dir, tiny_tokenizer, ids):
     from transformers import T5ForConditionalGeneration
 
     reranker = Reranker(tiny_t5_dir, show_progress_bar=False)
     assert reranker.kind == "seq2seq"
     reference = T5ForConditionalGeneration.from_pretrained(tiny_t5_dir).eval()
     got = reranker.score([(QUERY, "The home team won.")])
-    expected = direct_p_true(reference, t5_tokenizer(TEMPLATE.format(query=QUERY, document="The home team won.")).input_ids, ids["true"], ids["false"])
+    expected = direct_p_true(reference, tiny_tokenizer(TEMPLATE.format(query=QUERY, document="The home team won.")).input_ids, ids["true"], ids["false"])
     np.testing.assert_allclose(got, [expected], rtol=0, atol=1e-5)
+
+
+def test_int8_seq2seq_scores_follow_fp32(model, tiny_tokenizer, documents):
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
+
+    pairs = [(QUERY, d) for d in documents]
+    fp32 = Reranker((model, tiny_tokenizer), show_progress_bar=False).score(pairs)
+    int8 = Reranker((model, tiny_tokenizer), quantize="int8", show_progress_bar=False)
+    assert any(isinstance(m, DynamicLinear) for m in int8.model.modules())
+    assert not any(isinstance(m, DynamicLinear) for m in model.modules())  # quantised as a copy
+    np.testing.assert_allclose(int8.score(pairs), fp32, rtol=0, atol=0.05)
 
 
 # --- ranking -------------------------------------------------------------------------------
 
 
-def test_rank_many_queries_is_one_call_of_pairs(model, t5_tokenizer, documents):
-    reranker = Reranker((model, t5_tokenizer), show_progress_bar=False)
+def test_rank_many_queries_is_one_call_of_pairs(model, tiny_tokenizer, documents):
+    reranker = Reranker((model, tiny_tokenizer), show_progress_bar=False)
     queries = [QUERY, "stock prices"]
     lists = [documents, documents[:3]]
     both = reranker.rank(queries, lists, top_n=2, return_documents=True)
@@ -145,22 +156,22 @@ def _pair_logits(model, tokenizer, pairs) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def relevance_classifier_dir(tmp_path_factory, tiny_t5_dir, t5_tokenizer):
+def relevance_classifier_dir(tmp_path_factory, tiny_t5_dir, tiny_tokenizer):
     model = t5cls.T5ForClassification.from_t5(tiny_t5_dir, labels=["not_relevant", "relevant"])
     torch.manual_seed(2)
     with torch.no_grad():
         model.query_embeddings.weight.normal_()
         model.classifier.weight.normal_()
     out = tmp_path_factory.mktemp("relevance") / "model"
-    save_classifier(model, out, tokenizer=t5_tokenizer)
+    save_classifier(model, out, tokenizer=tiny_tokenizer)
     return out
 
 
-def test_two_label_classifier_gives_p_relevant(relevance_classifier_dir, t5_tokenizer, documents):
+def test_two_label_classifier_gives_p_relevant(relevance_classifier_dir, tiny_tokenizer, documents):
     reranker = Reranker(relevance_classifier_dir, show_progress_bar=False)
     assert reranker.kind == "classifier" and reranker.relevant_label == "relevant"
     pairs = [(QUERY, d) for d in documents]
-    logits = _pair_logits(reranker.model, t5_tokenizer, pairs)
+    logits = _pair_logits(reranker.model, tiny_tokenizer, pairs)
     expected = np.exp(logits[:, 1]) / np.exp(logits).sum(axis=1)
     np.testing.assert_allclose(reranker.score(pairs), expected, rtol=0, atol=1e-5)
     # Naming the other label scores its probability.
@@ -168,13 +179,13 @@ def test_two_label_classifier_gives_p_relevant(relevance_classifier_dir, t5_toke
     np.testing.assert_allclose(other.score(pairs), 1 - expected, rtol=0, atol=1e-5)
 
 
-def test_classifier_windows_keep_the_query_whole(relevance_classifier_dir, t5_tokenizer):
+def test_classifier_windows_keep_the_query_whole(relevance_classifier_dir, tiny_tokenizer):
     max_length = 24
     reranker = Reranker(relevance_classifier_dir, max_length=max_length, stride=4, show_progress_bar=False)
-    long_doc = " ".join(sample_texts(2))
-    query_ids = t5_tokenizer(QUERY, add_special_tokens=False).input_ids
-    doc_ids = t5_tokenizer(long_doc, add_special_tokens=False).input_ids
-    eos = t5_tokenizer.eos_token_id
+    long_doc = " ".join(sample_texts(4))
+    query_ids = tiny_tokenizer(QUERY, add_special_tokens=False).input_ids
+    doc_ids = tiny_tokenizer(long_doc, add_special_tokens=False).input_ids
+    eos = tiny_tokenizer.eos_token_id
     size = max_length - len(query_ids) - 2  # T5 pairs: query </s> document </s>
     windows = hand_windows(doc_ids, size, 4)
     assert len(windows) >= 3
@@ -183,25 +194,25 @@ def test_classifier_windows_keep_the_query_whole(relevance_classifier_dir, t5_to
     np.testing.assert_allclose(reranker.score([(QUERY, long_doc)]), [torch.softmax(logits, 1)[:, 1].max().item()], rtol=0, atol=1e-5)
 
 
-def test_regression_classifier_is_sigmoid(tiny_t5_dir, t5_tokenizer):
+def test_regression_classifier_is_sigmoid(tiny_t5_dir, tiny_tokenizer):
     model = t5cls.T5ForClassification.from_t5(tiny_t5_dir, num_labels=1, problem_type="regression")
     torch.manual_seed(4)
     with torch.no_grad():
         model.classifier.weight.normal_()
-    reranker = Reranker((model, t5_tokenizer), show_progress_bar=False)
+    reranker = Reranker((model, tiny_tokenizer), show_progress_bar=False)
     pairs = [(QUERY, "The home team won."), (QUERY, "Rain on Monday.")]
-    values = _pair_logits(model, t5_tokenizer, pairs)[:, 0]
+    values = _pair_logits(model, tiny_tokenizer, pairs)[:, 0]
     np.testing.assert_allclose(reranker.score(pairs), 1 / (1 + np.exp(-values)), rtol=0, atol=1e-5)
 
 
-def test_any_transformers_sequence_classifier(t5_tokenizer):
+def test_any_transformers_sequence_classifier(tiny_tokenizer):
     torch.manual_seed(5)
     config = T5Config(**TINY, num_labels=2, id2label={0: "no", 1: "yes"}, label2id={"no": 0, "yes": 1}, decoder_start_token_id=0)
     model = T5ForSequenceClassification(config).eval()
-    reranker = Reranker(model, tokenizer=t5_tokenizer, show_progress_bar=False)
+    reranker = Reranker(model, tokenizer=tiny_tokenizer, show_progress_bar=False)
     assert reranker.relevant_label == "yes"
     pairs = [(QUERY, "The home team won."), (QUERY, "Rain on Monday.")]
-    logits = _pair_logits(model, t5_tokenizer, pairs)
+    logits = _pair_logits(model, tiny_tokenizer, pairs)
     np.testing.assert_allclose(reranker.score(pairs), np.exp(logits[:, 1]) / np.exp(logits).sum(axis=1), rtol=0, atol=1e-5)
 
 
@@ -209,8 +220,8 @@ def test_any_transformers_sequence_classifier(t5_tokenizer):
 
 
 @pytest.fixture(scope="module")
-def reranker(model, t5_tokenizer):
-    return Reranker((model, t5_tokenizer), show_progress_bar=False)
+def reranker(model, tiny_tokenizer):
+    return Reranker((model, tiny_tokenizer), show_progress_bar=False)
 
 
 @pytest.mark.parametrize(
@@ -242,7 +253,7 @@ def test_bad_calls_are_input_errors(reranker, call, match):
         ({"template": "{query} {document} {title}"}, "unknown field"),
         ({"template": "{query} {document} {document}"}, "more than once"),
         ({"template": "{query} {}"}, "field"),
-        ({"true_word": "relevantly"}, "true_word='relevantly' is 2 tokens"),
+        ({"true_word": "relevantly"}, r"true_word='relevantly' is \d+ tokens"),
         ({"false_word": ""}, "false_word"),
         ({"true_word": "true", "false_word": "true"}, "same token"),
         ({"relevant_label": "yes"}, "pair classifiers"),
@@ -252,29 +263,29 @@ def test_bad_calls_are_input_errors(reranker, call, match):
         ({"max_length": 0}, "max_length=0"),
     ],
 )
-def test_bad_options_are_input_errors(model, t5_tokenizer, options, match):
+def test_bad_options_are_input_errors(model, tiny_tokenizer, options, match):
     if "true_word" in options and options["true_word"] == "relevantly":
-        assert len(t5_tokenizer("relevantly", add_special_tokens=False).input_ids) == 2
+        assert len(tiny_tokenizer("relevantly", add_special_tokens=False).input_ids) > 1
     with pytest.raises(InputError, match=match):
-        Reranker((model, t5_tokenizer), **options)
+        Reranker((model, tiny_tokenizer), **options)
 
 
-def test_query_too_long_for_max_length(model, t5_tokenizer):
-    reranker = Reranker((model, t5_tokenizer), max_length=16, show_progress_bar=False)
+def test_query_too_long_for_max_length(model, tiny_tokenizer):
+    reranker = Reranker((model, tiny_tokenizer), max_length=16, show_progress_bar=False)
     with pytest.raises(InputError, match="no room for the document"):
         reranker.score([(" ".join(["word"] * 20), "a document that is long enough to need windows " * 3)])
 
 
-def test_classifier_labels_must_say_which_is_relevant(tiny_t5_dir, t5_tokenizer):
+def test_classifier_labels_must_say_which_is_relevant(tiny_t5_dir, tiny_tokenizer):
     model = t5cls.T5ForClassification.from_t5(tiny_t5_dir, labels=["cats", "dogs"])
     with pytest.raises(InputError, match="relevant_label=..."):
-        Reranker((model, t5_tokenizer))
+        Reranker((model, tiny_tokenizer))
     with pytest.raises(InputError, match="not one of the model's labels"):
-        Reranker((model, t5_tokenizer), relevant_label="birds")
-    assert Reranker((model, t5_tokenizer), relevant_label="dogs").relevant_label == "dogs"
+        Reranker((model, tiny_tokenizer), relevant_label="birds")
+    assert Reranker((model, tiny_tokenizer), relevant_label="dogs").relevant_label == "dogs"
     three = t5cls.T5ForClassification.from_t5(tiny_t5_dir, labels=["a", "b", "c"])
     with pytest.raises(InputError, match="3 labels"):
-        Reranker((three, t5_tokenizer))
+        Reranker((three, tiny_tokenizer))
 
 
 def test_missing_model_directory(tmp_path):

@@ -19,12 +19,10 @@ from scipy.special import softmax
 from t5cls import InputError, LabelScorer
 from t5cls.calibration import CONTENT_FREE_INPUTS
 from t5cls.scoring import build_label_trie, fill_template, length_normalize, template_fields
-from tests.conftest import build_seq2seq, needs_shared, sample_texts
+from tests.conftest import build_seq2seq, sample_texts
 
-pytestmark = needs_shared
-
-# Real-vocabulary labels: multi-token ("entailment" = 4 tokens, "Sci/Tech" = 3), single-token,
-# and shared prefixes ("Sci" / "Sci/Tech", "not" / "not good").
+# Multi-token labels ("entailment", "Sci/Tech"), and labels sharing a prefix ("Sci" / "Sci/Tech",
+# "not" / "not good"); test_labels_cover_every_trie_shape checks that the test tokenizer makes them so.
 LABELS = ["entailment", "neutral", "contradiction", "Sci/Tech", "Sci", "not", "not good"]
 TEMPLATE = "topic: {text}"
 
@@ -55,37 +53,69 @@ def scorer(tiny_t5_dir):
 # --- exactness -----------------------------------------------------------------------------
 
 
+# Labels that are one piece of the test tokenizer (each then decoded as one trie node).
+SINGLE_TOKEN_LABELS = ["alarm", "rain", "song"]
+
+
+def test_labels_cover_every_trie_shape(tiny_tokenizer):
+    ids = {label: tiny_tokenizer(label, add_special_tokens=False).input_ids for label in LABELS + SINGLE_TOKEN_LABELS}
+    assert len(ids["entailment"]) >= 3 and len(ids["Sci/Tech"]) >= 3
+    assert ids["Sci/Tech"][: len(ids["Sci"])] == ids["Sci"] and ids["not good"][: len(ids["not"])] == ids["not"]
+    assert all(len(ids[label]) == 1 for label in SINGLE_TOKEN_LABELS)
+
+
+def test_real_t5_vocabulary_facts(real_t5_tokenizer):
+    """What the docs and the README's examples say about T5's own vocabulary."""
+    def ids(label):
+        return real_t5_tokenizer(label, add_special_tokens=False).input_ids
+
+    assert ids("positive") == [1465] and ids("negative") == [2841] and len(ids("neutral")) == 1
+    assert len(ids("entailment")) == 4 and len(ids("Sci/Tech")) == 3
+    assert ids("Sci/Tech")[:1] == ids("Sci") and ids("not good")[:1] == ids("not")
+    assert (real_t5_tokenizer.pad_token_id, real_t5_tokenizer.eos_token_id, real_t5_tokenizer.unk_token_id) == (0, 1, 2)
+    assert real_t5_tokenizer.convert_tokens_to_ids("<extra_id_0>") == 32099
+
+
+def test_real_vocabulary_log_likelihoods_equal_brute_force(real_t5_tokenizer):
+    # The same exactness as below, with T5's 32100-token vocabulary and its multi-token labels.
+    model = build_seq2seq(seed=3, initializer_factor=0.5, vocab_size=32128)
+    texts = ["The market rallied on Friday.", "A short one"]
+    scorer = LabelScorer((model, real_t5_tokenizer), labels=LABELS, template=TEMPLATE, show_progress_bar=False)
+    expected = brute_force(model, real_t5_tokenizer, [TEMPLATE.format(text=t) for t in texts], LABELS)
+    np.testing.assert_allclose(scorer.log_likelihoods(texts), expected, rtol=0, atol=1e-5)
+
+
 @pytest.mark.parametrize("kind", ["flan-t5", "t5"])
-def test_log_likelihoods_equal_brute_force_fp32(kind, t5_tokenizer, texts):
+def test_log_likelihoods_equal_brute_force_fp32(kind, tiny_tokenizer, texts):
     # initializer_factor 0.5 keeps the random logits in a trained model's range (label log-likelihoods
     # of -20 to -60); at 1.0 they reach -130 and fp32 rounding alone (the brute force batched vs
     # single) passes 1e-5. The fp64 test below checks the same code to 1e-9.
     shape = {} if kind == "flan-t5" else dict(feed_forward_proj="relu", tie_word_embeddings=True)
     model = build_seq2seq(seed=3, initializer_factor=0.5, **shape)
     # A small token budget splits the texts into several batches: order and padding are exercised.
-    scorer = LabelScorer((model, t5_tokenizer), labels=LABELS, template=TEMPLATE, batch_tokens=96, show_progress_bar=False)
+    scorer = LabelScorer((model, tiny_tokenizer), labels=LABELS, template=TEMPLATE, batch_tokens=96, show_progress_bar=False)
     got = scorer.log_likelihoods(texts)
-    expected = brute_force(model, t5_tokenizer, [TEMPLATE.format(text=t) for t in texts], LABELS)
+    expected = brute_force(model, tiny_tokenizer, [TEMPLATE.format(text=t) for t in texts], LABELS)
     assert got.shape == (len(texts), len(LABELS))
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
 
 
 @pytest.mark.parametrize("fixture", ["tiny_t5_dir", "tiny_t5_relu_dir"])
-def test_log_likelihoods_equal_brute_force_fp64_from_checkpoint(fixture, request, t5_tokenizer, texts):
+def test_log_likelihoods_equal_brute_force_fp64_from_checkpoint(fixture, request, tiny_tokenizer, texts):
     # Loaded through the real path (safetensors / pytorch_model.bin); in fp64 the only differences
     # left are T5LayerNorm's fp32 variance, so agreement to 1e-9 shows the tree decoding is exact.
     scorer = LabelScorer(request.getfixturevalue(fixture), labels=LABELS, template=TEMPLATE, dtype=torch.float64, show_progress_bar=False)
     got = scorer.log_likelihoods(texts[:3])
-    expected = brute_force(scorer.model, t5_tokenizer, [TEMPLATE.format(text=t) for t in texts[:3]], LABELS)
+    expected = brute_force(scorer.model, tiny_tokenizer, [TEMPLATE.format(text=t) for t in texts[:3]], LABELS)
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-9)
 
 
-def test_packed_encoder_equals_the_padded_encoder_fp32(t5_tokenizer, texts):
+def test_packed_encoder_equals_the_padded_encoder_fp32(tiny_tokenizer, texts):
     # Texts of many lengths in batches of several: the padding-free encoder (t5cls.packed) must give
     # what transformers' padded forward gives, for both FFN kinds (gated-GELU and ReLU).
     for seed, shape in ((5, {}), (6, dict(feed_forward_proj="relu", tie_word_embeddings=True))):
         model = build_seq2seq(seed=seed, initializer_factor=0.5, **shape)
-        scorer = LabelScorer((model, t5_tokenizer), labels=LABELS, template=TEMPLATE, batch_tokens=160, show_progress_bar=False)
+        scorer = LabelScorer((model, tiny_tokenizer), labels=LABELS, template=TEMPLATE, batch_tokens=160, show_progress_bar=False)
         assert scorer._packs()
         packed = scorer.log_likelihoods(texts)
         scorer.use_packed_encoder = False
@@ -93,35 +123,35 @@ def test_packed_encoder_equals_the_padded_encoder_fp32(t5_tokenizer, texts):
         np.testing.assert_allclose(packed, scorer.log_likelihoods(texts), rtol=0, atol=1e-5)
 
 
-def test_factored_cross_attention_equals_transformers_blocks(t5_tokenizer, texts):
+def test_factored_cross_attention_equals_transformers_blocks(tiny_tokenizer, texts):
     # Small trees (the first-token mode, single-token labels) read the encoder states without keys and
     # values; the result must be what transformers' T5Block computes. d_kv 16 lets a 4-node tree qualify.
     for seed, shape in ((7, {}), (8, dict(feed_forward_proj="relu", tie_word_embeddings=True))):
         model = build_seq2seq(seed=seed, initializer_factor=0.5, d_kv=16, **shape)
-        for labels, mode in ((["true", "false"], "first_token"), (["positive", "negative", "neutral"], "full")):
-            scorer = LabelScorer((model, t5_tokenizer), labels=labels, mode=mode, batch_tokens=128, show_progress_bar=False)
+        for labels, mode in ((["true", "false"], "first_token"), (SINGLE_TOKEN_LABELS, "full")):
+            scorer = LabelScorer((model, tiny_tokenizer), labels=labels, mode=mode, batch_tokens=128, show_progress_bar=False)
             assert scorer._factors_cross_attention()
             factored = scorer.log_likelihoods(texts)
             scorer.use_factored_cross_attention = False
             np.testing.assert_allclose(factored, scorer.log_likelihoods(texts), rtol=0, atol=1e-5)
         # A large tree keeps the projected keys and values (cheaper there).
-        assert not LabelScorer((model, t5_tokenizer), labels=LABELS, show_progress_bar=False)._factors_cross_attention()
+        assert not LabelScorer((model, tiny_tokenizer), labels=LABELS, show_progress_bar=False)._factors_cross_attention()
 
 
-def test_eager_attention_gives_the_same_log_likelihoods(t5_tokenizer, texts):
+def test_eager_attention_gives_the_same_log_likelihoods(tiny_tokenizer, texts):
     model = build_seq2seq(seed=4, initializer_factor=0.5)
     kwargs = dict(labels=LABELS[:4], template=TEMPLATE, show_progress_bar=False)
-    sdpa = LabelScorer((model, t5_tokenizer), **kwargs).log_likelihoods(texts[:3])
+    sdpa = LabelScorer((model, tiny_tokenizer), **kwargs).log_likelihoods(texts[:3])
     model.set_attn_implementation("eager")
-    eager = LabelScorer((model, t5_tokenizer), **kwargs).log_likelihoods(texts[:3])
+    eager = LabelScorer((model, tiny_tokenizer), **kwargs).log_likelihoods(texts[:3])
     np.testing.assert_allclose(eager, sdpa, atol=1e-5)
 
 
-def test_bf16_follows_fp32(t5_tokenizer, texts):
+def test_bf16_follows_fp32(tiny_tokenizer, texts):
     # bf16 is the CUDA default; on CPU it checks the mask and bias dtypes, not the speed.
     labels = ["entailment", "neutral", "Sci/Tech"]
-    fp32 = LabelScorer((build_seq2seq(seed=3, initializer_factor=0.5), t5_tokenizer), labels=labels, show_progress_bar=False)
-    bf16 = LabelScorer((build_seq2seq(seed=3, initializer_factor=0.5), t5_tokenizer), labels=labels, dtype="bfloat16", show_progress_bar=False)
+    fp32 = LabelScorer((build_seq2seq(seed=3, initializer_factor=0.5), tiny_tokenizer), labels=labels, show_progress_bar=False)
+    bf16 = LabelScorer((build_seq2seq(seed=3, initializer_factor=0.5), tiny_tokenizer), labels=labels, dtype="bfloat16", show_progress_bar=False)
     assert bf16.model.dtype == torch.bfloat16
     np.testing.assert_allclose(bf16.log_likelihoods(texts[:3]), fp32.log_likelihoods(texts[:3]), rtol=0.01, atol=0.1)
 
@@ -138,12 +168,12 @@ def test_multi_field_template_fills_from_dicts(scorer):
 # --- int8 ----------------------------------------------------------------------------------
 
 
-def test_int8_quantises_a_copy_and_follows_fp32(t5_tokenizer, texts):
+def test_int8_quantises_a_copy_and_follows_fp32(tiny_tokenizer, texts):
     from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
 
     model = build_seq2seq(seed=3, initializer_factor=0.5)
-    fp32 = LabelScorer((model, t5_tokenizer), labels=LABELS, template=TEMPLATE, show_progress_bar=False)
-    int8 = LabelScorer((model, t5_tokenizer), labels=LABELS, template=TEMPLATE, quantize="int8", show_progress_bar=False)
+    fp32 = LabelScorer((model, tiny_tokenizer), labels=LABELS, template=TEMPLATE, show_progress_bar=False)
+    int8 = LabelScorer((model, tiny_tokenizer), labels=LABELS, template=TEMPLATE, quantize="int8", show_progress_bar=False)
     assert not any(isinstance(m, DynamicLinear) for m in model.modules())  # the caller's model is untouched
     layers = dict(int8.model.named_modules())
     assert isinstance(layers["encoder.block.0.layer.1.DenseReluDense.wi_0"], DynamicLinear)
@@ -156,10 +186,10 @@ def test_int8_quantises_a_copy_and_follows_fp32(t5_tokenizer, texts):
     np.testing.assert_allclose(got, expected, rtol=0, atol=1.0)
 
 
-def test_int8_packed_equals_int8_padded(t5_tokenizer, texts):
+def test_int8_packed_equals_int8_padded(tiny_tokenizer, texts):
     # The same int8 layers through the packed encoder and through transformers' padded forward.
     model = build_seq2seq(seed=6, initializer_factor=0.5, feed_forward_proj="relu", tie_word_embeddings=True)
-    scorer = LabelScorer((model, t5_tokenizer), labels=LABELS, template=TEMPLATE, quantize="int8", batch_tokens=160, show_progress_bar=False)
+    scorer = LabelScorer((model, tiny_tokenizer), labels=LABELS, template=TEMPLATE, quantize="int8", batch_tokens=160, show_progress_bar=False)
     packed = scorer.log_likelihoods(texts)
     scorer.use_packed_encoder = False
     # Activations are quantised per batch (one scale per call), and the packed call sees no padding rows.
@@ -176,7 +206,8 @@ def test_int8_from_a_checkpoint_directory(tiny_t5_relu_dir, texts):
     ("kwargs", "match"),
     [
         (dict(quantize="int4"), "quantize='int4' is not supported"),
-        (dict(quantize="int8", device="cuda"), "runs on CPU"),
+        # Without a CUDA GPU the device itself is refused first; with one, the int8/CUDA conflict.
+        (dict(quantize="int8", device="cuda"), "runs on CPU|device='cuda' but"),
         (dict(quantize="int8", dtype="bfloat16"), "float32"),
     ],
 )
@@ -185,10 +216,10 @@ def test_bad_quantize_options(scorer, kwargs, match):
         LabelScorer((scorer.model, scorer.tokenizer), labels=["a", "b"], show_progress_bar=False, **kwargs)
 
 
-def test_int8_refuses_a_bf16_model(t5_tokenizer):
+def test_int8_refuses_a_bf16_model(tiny_tokenizer):
     model = build_seq2seq(seed=3).to(torch.bfloat16)
     with pytest.raises(InputError, match="int8 quantisation runs on CPU in fp32"):
-        LabelScorer((model, t5_tokenizer), labels=["a", "b"], quantize="int8", show_progress_bar=False)
+        LabelScorer((model, tiny_tokenizer), labels=["a", "b"], quantize="int8", show_progress_bar=False)
 
 
 # --- the label trie ------------------------------------------------------------------------
@@ -203,27 +234,26 @@ def test_trie_shares_prefixes_and_sums_paths():
     np.testing.assert_array_equal(trie.ancestors, [[1, 0, 0], [1, 1, 0], [1, 1, 1]])
 
 
-def test_single_token_labels_need_one_decoder_pass_of_one_node_per_label(t5_tokenizer):
+def test_single_token_labels_need_one_decoder_pass_of_one_node_per_label(tiny_tokenizer):
     model = build_seq2seq(seed=0)
-    scorer = LabelScorer((model, t5_tokenizer), labels=["positive", "negative", "neutral"], show_progress_bar=False)
+    scorer = LabelScorer((model, tiny_tokenizer), labels=SINGLE_TOKEN_LABELS, show_progress_bar=False)
     assert scorer.trie.num_nodes == 4  # the start token and one leaf per label (which predicts </s>)
-    first = LabelScorer((model, t5_tokenizer), labels=["positive", "negative", "neutral"], mode="first_token", show_progress_bar=False)
+    first = LabelScorer((model, tiny_tokenizer), labels=SINGLE_TOKEN_LABELS, mode="first_token", show_progress_bar=False)
     assert first.trie.num_nodes == 1  # one decoder position
 
 
 # --- first-token mode ----------------------------------------------------------------------
 
 
-def test_first_token_mode_is_the_restricted_softmax_of_one_decoder_step(t5_tokenizer, texts):
+def test_first_token_mode_is_the_restricted_softmax_of_one_decoder_step(tiny_tokenizer, texts):
     model = build_seq2seq(seed=5)
-    labels = ["positive", "negative", "Sci/Tech"]  # ids 1465, 2841, and Sci/Tech's first token
-    scorer = LabelScorer((model, t5_tokenizer), labels=labels, template="sst2 sentence: {text}", mode="first_token", show_progress_bar=False)
-    first_ids = [t5_tokenizer(label, add_special_tokens=False).input_ids[0] for label in labels]
-    assert first_ids[:2] == [1465, 2841]
+    labels = ["alarm", "song", "Sci/Tech"]  # two one-piece labels and Sci/Tech's first token
+    scorer = LabelScorer((model, tiny_tokenizer), labels=labels, template="sst2 sentence: {text}", mode="first_token", show_progress_bar=False)
+    first_ids = [tiny_tokenizer(label, add_special_tokens=False).input_ids[0] for label in labels]
     expected = []
     with torch.no_grad():
         for text in texts:
-            input_ids = t5_tokenizer(f"sst2 sentence: {text}", return_tensors="pt").input_ids
+            input_ids = tiny_tokenizer(f"sst2 sentence: {text}", return_tensors="pt").input_ids
             logits = model(input_ids=input_ids, decoder_input_ids=torch.tensor([[0]])).logits[0, 0]
             expected.append(torch.softmax(logits[first_ids], dim=-1).numpy())
     np.testing.assert_allclose(scorer.predict_proba(texts), np.array(expected), atol=1e-6)
@@ -237,9 +267,11 @@ def test_length_normalize_formula():
 
 
 def test_normalize_mean_and_chars_divide_by_the_documented_lengths(scorer, texts):
-    model, tokenizer, labels = scorer.model, scorer.tokenizer, scorer.labels  # positive, negative, not good
-    ll = scorer.log_likelihoods(texts)
-    for normalize, lengths in (("mean", [2, 2, 3]), ("chars", [8, 8, 8])):  # tokens incl. </s>; characters
+    model, tokenizer, labels = scorer.model, scorer.tokenizer, ["alarm", "not good", "entailment"]
+    ll = LabelScorer((model, tokenizer), labels=labels, template=scorer.template, show_progress_bar=False).log_likelihoods(texts)
+    tokens = [len(tokenizer(label).input_ids) for label in labels]  # the label's tokens and its </s>
+    assert tokens == [2, 5, 5]  # lengths that differ, so that dividing by the wrong one shows
+    for normalize, lengths in (("mean", tokens), ("chars", [5, 8, 10])):
         other = LabelScorer((model, tokenizer), labels=labels, template=scorer.template, normalize=normalize, show_progress_bar=False)
         np.testing.assert_allclose(other.scores(texts), ll / np.array(lengths), atol=1e-9)
         np.testing.assert_allclose(other.predict_proba(texts), softmax(ll / np.array(lengths), axis=1), atol=1e-9)
@@ -324,23 +356,23 @@ def test_one_label_scores_but_has_no_distribution(scorer):
         single.predict_proba(["fine"])
 
 
-def test_classifier_checkpoint_is_refused(tiny_classifier_dir, t5_tokenizer):
+def test_classifier_checkpoint_is_refused(tiny_classifier_dir, tiny_tokenizer):
     with pytest.raises(ValueError, match="t5cls classifier.*t5cls.Classifier"):
         LabelScorer(tiny_classifier_dir, labels=["negative", "positive"])
     import t5cls
 
     classifier = t5cls.T5ForClassification.from_pretrained(tiny_classifier_dir)
     with pytest.raises(ValueError, match="Classifier"):
-        LabelScorer((classifier, t5_tokenizer), labels=["negative", "positive"])
+        LabelScorer((classifier, tiny_tokenizer), labels=["negative", "positive"])
 
 
-def test_encoder_only_checkpoint_is_refused(tmp_path, t5_tokenizer):
+def test_encoder_only_checkpoint_is_refused(tmp_path, tiny_tokenizer):
     from transformers import T5EncoderModel
 
     from tests.conftest import tiny_t5_config
 
     T5EncoderModel(tiny_t5_config()).save_pretrained(tmp_path)
-    t5_tokenizer.save_pretrained(tmp_path)
+    tiny_tokenizer.save_pretrained(tmp_path)
     with pytest.raises(ValueError, match="lacks .* weight"):
         LabelScorer(tmp_path, labels=["a", "b"])
 

@@ -38,7 +38,8 @@ def _free_port() -> int:
 class ThreadServer:
     """uvicorn serving ``app`` in a background thread on a free loopback port."""
 
-    def __init__(self, app):
+    def __init__(self, app, *, startup_timeout_s: float = STARTUP_TIMEOUT_S):
+        self.startup_timeout_s = startup_timeout_s
         import uvicorn
 
         self.sock = socket.socket()
@@ -50,7 +51,7 @@ class ThreadServer:
 
     def __enter__(self) -> ThreadServer:
         self.thread.start()
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        deadline = time.monotonic() + self.startup_timeout_s
         while not self.server.started:
             if not self.thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError("the test server did not start")
@@ -293,6 +294,53 @@ def test_score_endpoint_equals_in_process(tiny_t5_dir, texts):
             assert client.get("/health").json()["status"] == "ok"
 
 
+# --- int8 on every route ------------------------------------------------------------------------
+
+
+def test_int8_classify_and_zero_shot_run_on_onnx_runtime(tiny_nli_dir, texts):
+    # A torch directory: exported and quantised at start-up; answers follow the fp32 model closely.
+    from t5cls.zero_shot import ZeroShotClassifier
+
+    fp32_clf, fp32_zs = Classifier(tiny_nli_dir), ZeroShotClassifier(tiny_nli_dir)
+    # The ONNX export runs at start-up: seconds on a quiet machine, minutes on a loaded one.
+    with ThreadServer(create_app(tiny_nli_dir, int8=True, max_wait_ms=5, **LIMITS), startup_timeout_s=600) as running:
+        with httpx.Client(base_url=running.url, timeout=60) as client:
+            model = client.get("/v1/model").json()
+            assert model["quantize"] == "int8" and model["dtype"] == "int8 (ONNX Runtime)"
+            got = client.post("/v1/classify", json={"inputs": texts[:4], "top_k": None}).json()["results"]
+            for ranked, row in zip(got, fp32_clf.predict_proba(texts[:4])):
+                by_label = {r["label"]: r["score"] for r in ranked}
+                # Tiny random weights with a N(0, 1) head: int8 rounding moves a probability by up to ~0.05.
+                np.testing.assert_allclose([by_label[label] for label in fp32_clf.labels], row, atol=0.1)
+            labels = ["sports", "politics", "business"]
+            got = client.post("/v1/zero-shot", json={"inputs": texts[:3], "candidate_labels": labels}).json()["results"]
+            for result, want in zip(got, fp32_zs(texts[:3], labels)):
+                by_label = dict(zip(result["labels"], result["scores"]))
+                np.testing.assert_allclose([by_label[label] for label in want["labels"]], want["scores"], atol=0.1)
+
+
+def test_int8_score_runs_on_int8_linear_layers(tiny_t5_dir, texts):
+    from t5cls.scoring import LabelScorer
+
+    labels = ["positive", "negative"]
+    expected = LabelScorer(tiny_t5_dir, labels=labels, quantize="int8", show_progress_bar=False).predict_proba(texts[:3])
+    with ThreadServer(create_app(tiny_t5_dir, int8=True, **LIMITS)) as running:
+        with httpx.Client(base_url=running.url, timeout=60) as client:
+            assert client.get("/v1/model").json()["quantize"] == "int8"
+            got = client.post("/v1/score", json={"inputs": texts[:3], "labels": labels}).json()["results"]
+    for result, row in zip(got, expected):
+        by_label = dict(zip(result["labels"], result["scores"]))
+        # int8 activations are quantised per call: a merged batch may round a little differently.
+        np.testing.assert_allclose([by_label[label] for label in labels], row, atol=0.02)
+
+
+def test_int8_refuses_a_gpu_or_another_dtype(tiny_t5_dir):
+    with pytest.raises(ValueError, match="int8 runs on CPU"):
+        create_app(tiny_t5_dir, int8=True, device="cuda")
+    with pytest.raises(ValueError, match="Leave --dtype unset"):
+        create_app(tiny_t5_dir, int8=True, dtype="bfloat16")
+
+
 # --- the CLI in a subprocess: startup, answers, graceful shutdown -----------------------------
 
 
@@ -342,4 +390,4 @@ def test_serve_cli_bad_model_dir_is_one_line(tmp_path, capsys):
 
     assert main(["serve", str(tmp_path / "nope")]) == 2
     err = capsys.readouterr().err
-    assert "t5cls serve: error:" in err and "no config.json" in err and "Traceback" not in err
+    assert "t5cls serve: error:" in err and "does not exist" in err and "Traceback" not in err

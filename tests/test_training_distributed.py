@@ -19,7 +19,7 @@ import torch
 
 import t5cls
 from t5cls.training import CHECKPOINTS_DIR, last_checkpoint, train
-from tests.conftest import REFERENCE_DIR, REPO
+from tests.conftest import REFERENCE_DIR, REPO, needs_shared
 from tests.test_training import topic_frame
 
 pytestmark = pytest.mark.slow
@@ -100,6 +100,7 @@ def test_torchrun_two_cpu_processes_train_and_save_one_model(tiny_t5_dir, tmp_pa
     assert t5cls.Classifier(out).predict("market stock profit") in ["business", "science", "sports"]
 
 
+@needs_shared  # the published config.json of flan-t5-xxl-classif-3way
 def test_fsdp_wraps_each_t5_block_of_the_xxl_classifier(tmp_path):
     """The xxl architecture, built on meta (no memory): accelerate's FSDP policy resolves to T5Block."""
     import yaml
@@ -110,8 +111,6 @@ def test_fsdp_wraps_each_t5_block_of_the_xxl_classifier(tmp_path):
     from t5cls.modeling import T5ForClassification
 
     reference = REFERENCE_DIR / "flan-t5-xxl-classif-3way" / "config.json"
-    if not reference.is_file():
-        pytest.skip("../shared/reference is absent")
     source = json.loads(reference.read_text())
     config = classification_config(
         source, id2label={0: "entailment", 1: "neutral", 2: "contradiction"},

@@ -61,20 +61,20 @@ def test_token_windows_and_aggregation():
 
 
 @pytest.fixture(scope="module")
-def three_window_text(t5_tokenizer) -> str:
+def three_window_text(tiny_tokenizer) -> str:
     # max_length 16 leaves 15 tokens for the text beside </s>; stride 3 steps by 12: 28..39 tokens is three windows.
-    return _text_with_tokens(t5_tokenizer, 27, 39)
+    return _text_with_tokens(tiny_tokenizer, 27, 39)
 
 
 @pytest.mark.parametrize("how", ["mean", "max"])
-def test_three_windows_equal_the_windows_computed_directly(tiny_classifier_dir, t5_tokenizer, three_window_text, how):
+def test_three_windows_equal_the_windows_computed_directly(tiny_classifier_dir, tiny_tokenizer, three_window_text, how):
     clf = t5cls.Classifier(tiny_classifier_dir, max_length=16, long_inputs="chunk", stride=3, aggregate=how)
     proba, windows = clf.predict_proba_windows([three_window_text])
     assert windows == [3]
 
-    ids = t5_tokenizer(three_window_text, add_special_tokens=False)["input_ids"]
+    ids = tiny_tokenizer(three_window_text, add_special_tokens=False)["input_ids"]
     starts = [0, 12, len(ids) - 15]
-    rows = [ids[a : a + 15] + [t5_tokenizer.eos_token_id] for a in starts]
+    rows = [ids[a : a + 15] + [tiny_tokenizer.eos_token_id] for a in starts]
     assert len(set(map(tuple, rows))) == 3
     model = t5cls.T5ForClassification.from_pretrained(tiny_classifier_dir).eval()
     per_window = softmax(_plain_logits(model, rows).astype(np.float64), axis=1)  # (3, num_labels)
@@ -161,22 +161,22 @@ def test_cli_bad_stride_is_one_line(tiny_classifier_dir, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("how", ["mean", "max"])
-def test_zero_shot_three_premise_windows_equal_direct_computation(tiny_nli_dir, t5_tokenizer, how):
+def test_zero_shot_three_premise_windows_equal_direct_computation(tiny_nli_dir, tiny_tokenizer, how):
     hypotheses = [TEMPLATE.format(label) for label in LABELS]
-    hyp_ids = [t5_tokenizer(h, add_special_tokens=False)["input_ids"] for h in hypotheses]
+    hyp_ids = [tiny_tokenizer(h, add_special_tokens=False)["input_ids"] for h in hypotheses]
     max_length = 24
     size = max_length - 2 - max(map(len, hyp_ids))  # the windows of the premise, shared by both labels
     stride = 2
     step = size - stride
-    text = _text_with_tokens(t5_tokenizer, size + step, size + 2 * step)
-    premise = t5_tokenizer(text, add_special_tokens=False)["input_ids"]
+    text = _text_with_tokens(tiny_tokenizer, size + step, size + 2 * step)
+    premise = tiny_tokenizer(text, add_special_tokens=False)["input_ids"]
     starts = [0, step, len(premise) - size]
 
     zs = t5cls.ZeroShotClassifier(tiny_nli_dir, max_length=max_length)
     result = zs(text, LABELS, long_inputs="chunk", stride=stride, aggregate=how)
     assert result["windows"] == 3
 
-    eos = t5_tokenizer.eos_token_id
+    eos = tiny_tokenizer.eos_token_id
     model = t5cls.T5ForClassification.from_pretrained(tiny_nli_dir).eval()
     per_window = []
     for a in starts:

@@ -11,6 +11,9 @@ from huggingface_hub.dataclasses import strict
 from transformers import T5Config
 
 PROBLEM_TYPES = ("single_label_classification", "multi_label_classification", "regression")
+# The transformers model types of the T5 family: the checkpoints a classifier is built from and
+# the seq2seq models labels are scored with.
+T5_MODEL_TYPES = ("t5", "mt5", "umt5")
 
 
 @strict
@@ -86,4 +89,4 @@ class T5ClassificationConfig(T5Config):
         return self.num_labels if self.problem_type == "multi_label_classification" else 1
 
 
-__all__ = ["T5ClassificationConfig", "PROBLEM_TYPES"]
+__all__ = ["T5ClassificationConfig", "PROBLEM_TYPES", "T5_MODEL_TYPES"]

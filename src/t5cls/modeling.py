@@ -18,11 +18,8 @@ files it imports relatively; it may import only torch, transformers, the standar
 from __future__ import annotations
 
 import copy
-import importlib
-import json
-import os
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -34,25 +31,6 @@ from transformers.models.t5.modeling_t5 import T5Block, T5LayerNorm, T5PreTraine
 
 from .configuration import T5ClassificationConfig
 from .packed import can_pack, packed_encoder_forward
-
-
-def published_format(path: Any) -> str | None:
-    """``"t5forclassification"`` or ``"enct5"`` when a local ``path`` holds a published format, else None.
-
-    The published T5ForClassification (REFERENCE.md §1) says ``model_type: "t5"`` with
-    ``architectures: ["T5ForClassification"]`` and ``n_class``; EncT5 says ``model_type: "enct5"``.
-    """
-    if not isinstance(path, (str, os.PathLike)):
-        return None
-    config_file = Path(path) / "config.json"
-    if not config_file.is_file():
-        return None
-    config = json.loads(config_file.read_text())
-    if config.get("model_type") == "enct5":
-        return "enct5"
-    if config.get("model_type") == "t5" and "n_class" in config and "T5ForClassification" in (config.get("architectures") or []):
-        return "t5forclassification"
-    return None
 
 
 class T5QueryDecoder(nn.Module):
@@ -138,6 +116,11 @@ class T5ForClassification(T5PreTrainedModel):
     _keys_to_ignore_on_load_unexpected = None
     # Evaluation runs the encoder on real tokens only when it computes the same (see .packed).
     use_packed_encoder = True
+    # Conversion from T5 checkpoints and readers of foreign formats live in t5cls.convert and
+    # t5cls.loading, which register them here (register_loaders) when t5cls is imported: this file
+    # stays the architecture only, and a copy loaded as remote code reads only t5cls's own format.
+    _t5_converter: ClassVar[Callable[..., Any] | None] = None
+    _foreign_reader: ClassVar[Callable[..., Any] | None] = None
 
     def __init__(self, config: T5ClassificationConfig):
         super().__init__(config)
@@ -195,11 +178,25 @@ class T5ForClassification(T5PreTrainedModel):
         self.encoder.set_input_embeddings(new_embeddings)
 
     @classmethod
+    def register_loaders(
+        cls, *, from_t5: Callable[..., Any] | None = None, foreign_reader: Callable[..., Any] | None = None
+    ) -> None:
+        """Install the T5 converter behind :meth:`from_t5` and the reader of published formats
+        behind :meth:`from_pretrained` (``t5cls.convert`` and ``t5cls.loading`` do, on import).
+
+        ``foreign_reader(path, **kwargs)`` returns a model for a directory in a foreign format, else None.
+        """
+        if from_t5 is not None:
+            T5ForClassification._t5_converter = staticmethod(from_t5)
+        if foreign_reader is not None:
+            T5ForClassification._foreign_reader = staticmethod(foreign_reader)
+
+    @classmethod
     def from_t5(cls, src: Any, **kwargs: Any) -> "T5ForClassification":
         """Build a classifier from any T5-family checkpoint, reading only the weights it keeps.
 
         Args:
-            src: a checkpoint directory, a hub id, or an in-memory T5 / mT5 model.
+            src: a checkpoint directory, a hub id, or an in-memory T5 / mT5 / UMT5 model.
             num_labels, labels: how many outputs, or their names in id order.
             problem_type: ``"single_label_classification"`` (default), ``"multi_label_classification"``
                 or ``"regression"``.
@@ -211,15 +208,19 @@ class T5ForClassification(T5PreTrainedModel):
         Example:
             >>> model = T5ForClassification.from_t5("google/flan-t5-base", labels=["neg", "pos"])  # doctest: +SKIP
         """
-        # Imported by name so that this file stays self-contained when copied for trust_remote_code.
-        return importlib.import_module("t5cls.convert").from_t5(src, **kwargs)
+        converter = T5ForClassification._t5_converter
+        if converter is None:
+            raise ImportError("T5ForClassification.from_t5 needs the t5cls package: pip install t5cls, then import t5cls.")
+        return converter(src, **kwargs)
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: Any, *args: Any, **kwargs: Any):
-        """Load a saved classifier; also reads the published T5ForClassification and EncT5 formats."""
-        fmt = published_format(pretrained_model_name_or_path) if kwargs.get("config") is None else None
-        if fmt is not None:
-            return importlib.import_module("t5cls.convert").load_foreign(pretrained_model_name_or_path, fmt, **kwargs)
+        """Load a saved classifier; with t5cls imported, also the published T5ForClassification and EncT5 formats."""
+        reader = T5ForClassification._foreign_reader
+        if reader is not None and not args and kwargs.get("config") is None:
+            model = reader(pretrained_model_name_or_path, **kwargs)
+            if model is not None:
+                return model
         return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
 
     def pool(self, encoder_hidden_states: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:

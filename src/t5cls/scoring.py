@@ -31,8 +31,8 @@ sixth of the encoder again at t5 shapes, for one decoder position to read.
 
 from __future__ import annotations
 
-import json
 import logging
+import os
 import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -45,12 +45,12 @@ from scipy.special import softmax
 from scipy.stats import entropy as _entropy
 from torch import nn
 from tqdm.auto import tqdm
-from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, PreTrainedModel
+from transformers import PreTrainedModel
 from transformers.masking_utils import create_bidirectional_mask
 from transformers.models.t5.modeling_t5 import T5Block, T5LayerCrossAttention
 
 from .allocator import tune_malloc
-from .batching import min_padding_batches
+from .batching import DEFAULT_BATCH_TOKENS, PACKED_PADDING_COST, min_padding_batches
 from .calibration import (
     CONTENT_FREE_INPUTS,
     check_calibration,
@@ -59,17 +59,16 @@ from .calibration import (
     domain_pmi,
     fill_fields,
 )
-from .configuration import T5ClassificationConfig
+from .configuration import T5_MODEL_TYPES, T5ClassificationConfig
+from .devices import QUANTIZATIONS, default_device, default_dtype
 from .errors import InputError, InputTypeError, check_bool, check_int, check_max_length
-from .inference import DEFAULT_BATCH_TOKENS, PACKED_PADDING_COST, QUANTIZATIONS, default_device, default_dtype
 from .labels import check_labels
-from .modeling import published_format
+from .loading import default_max_length, inspect_model, load_seq2seq_model, load_tokenizer, wrong_kind
 from .packed import can_pack, packed_encoder_forward
 
 logger = logging.getLogger(__name__)
 
-SUPPORTED_MODEL_TYPES = ("t5", "mt5")
-MODES = ("full", "first_token")
+SCORING_MODES = ("full", "first_token")
 NORMALIZATIONS = ("sum", "mean", "chars")
 # Most fp32 logits held at once by the vocabulary projection (128 MiB); the batch is cut to fit.
 LOGIT_BUDGET = 1 << 25
@@ -327,37 +326,24 @@ def _not_seq2seq(where: str, model_type: Any) -> InputError:
         )
     return InputError(
         f"{where} has model_type {model_type!r}; LabelScorer needs a T5ForConditionalGeneration-compatible "
-        f"seq2seq checkpoint (model_type in {SUPPORTED_MODEL_TYPES}: t5, t5-v1_1, flan-t5, mT5, byT5, UL2)."
+        f"seq2seq checkpoint (model_type in {T5_MODEL_TYPES}: t5, t5-v1_1, flan-t5, mT5, UMT5, byT5, UL2)."
     )
 
 
-def load_seq2seq(src: str | Path, *, device: torch.device, dtype: torch.dtype) -> tuple[PreTrainedModel, Any]:
-    """Load a seq2seq T5 and its tokenizer, refusing classifiers and checkpoints with missing weights."""
-    path = Path(src)
-    if path.is_dir():
-        config_file = path / "config.json"
-        if not config_file.is_file():
-            raise FileNotFoundError(f"{str(src)!r} is not a model directory (no config.json).")
-        model_type = json.loads(config_file.read_text()).get("model_type")
-        model_type = published_format(path) or model_type
-        if model_type not in SUPPORTED_MODEL_TYPES:
-            raise _not_seq2seq(repr(str(src)), model_type)
-    elif path.exists() or str(src).startswith((".", "/", "~")):
-        raise FileNotFoundError(f"{str(src)!r} is not a checkpoint directory.")
-    try:
-        model, info = AutoModelForSeq2SeqLM.from_pretrained(str(src), dtype=dtype, output_loading_info=True)
-    except OSError as exc:
-        raise FileNotFoundError(f"Could not load a seq2seq model from {str(src)!r}: {exc}") from exc
-    if info["missing_keys"]:
-        missing = sorted(info["missing_keys"])
-        raise InputError(
-            f"{str(src)!r} lacks {len(missing)} weight(s) of a seq2seq T5 (e.g. {missing[:3]}); "
-            "is it an encoder-only or classifier checkpoint? LabelScorer needs a T5ForConditionalGeneration checkpoint."
-        )
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(str(src))
-    except (OSError, ValueError) as exc:
-        raise InputError(f"No tokenizer could be loaded from {str(src)!r} ({exc}); pass LabelScorer((model, tokenizer), ...).") from exc
+def load_seq2seq(
+    src: str | Path, *, device: torch.device, dtype: torch.dtype, base: str | os.PathLike | None = None
+) -> tuple[PreTrainedModel, Any]:
+    """Load a seq2seq T5 (or a PEFT adapter over one, merged) and its tokenizer, refusing anything else.
+
+    Raises:
+        FileNotFoundError: no such directory or hub id.
+        InputError: a classifier, an encoder-only checkpoint, or no tokenizer.
+    """
+    info = inspect_model(src, base=base)
+    if not info.is_seq2seq:
+        raise wrong_kind(info, "a seq2seq T5 (LabelScorer scores label text with its LM head)")
+    model = load_seq2seq_model(info, dtype=dtype)
+    tokenizer = load_tokenizer(info, what="LabelScorer((model, tokenizer), ...)")
     return model.to(device).eval(), tokenizer
 
 
@@ -375,7 +361,7 @@ def _check_quantize(quantize: Any, device: Any, dtype: Any) -> str | None:
 def _check_model(model: Any) -> None:
     config = getattr(model, "config", None)
     model_type = getattr(config, "model_type", None)
-    if not isinstance(model, PreTrainedModel) or model_type not in SUPPORTED_MODEL_TYPES or not hasattr(model, "lm_head"):
+    if not isinstance(model, PreTrainedModel) or model_type not in T5_MODEL_TYPES or not hasattr(model, "lm_head"):
         raise _not_seq2seq(f"The model ({type(model).__name__})", model_type)
     implementation = getattr(config, "_attn_implementation", None)
     if implementation not in (None, "eager", "sdpa"):
@@ -417,6 +403,8 @@ class LabelScorer:
         batch_tokens: most padded encoder tokens plus decoder tree nodes per batch.
         max_length: truncate prompts to this many tokens (defaults to the tokenizer's maximum).
         show_progress_bar: show a tqdm bar over batches (only on a terminal).
+        base: for a PEFT adapter directory (``task_type`` SEQ_2_SEQ_LM), its base seq2seq model
+            (default: the adapter's ``base_model_name_or_path``); the adapter is merged for scoring.
 
     Raises:
         InputError: empty, duplicate or indistinguishable labels, a template without a named field,
@@ -452,13 +440,14 @@ class LabelScorer:
         batch_tokens: int = DEFAULT_BATCH_TOKENS,
         max_length: int | None = None,
         show_progress_bar: bool = True,
+        base: str | os.PathLike | None = None,
     ):
         self.labels = check_labels(labels)
         self.template = template
         self.fields = template_fields(template)
         self.normalize = _check_choice("normalize", normalize, NORMALIZATIONS)
         self.calibrate = check_calibration(calibrate)
-        self.mode = _check_choice("mode", mode, MODES)
+        self.mode = _check_choice("mode", mode, SCORING_MODES)
         if mode == "first_token" and normalize != "sum":
             raise InputError(f"mode='first_token' scores one token per label; use normalize='sum', not {normalize!r}.")
         self.batch_tokens = check_int("batch_tokens", batch_tokens, hint="padded tokens per batch")
@@ -472,9 +461,11 @@ class LabelScorer:
             tune_malloc()  # see t5cls.allocator
         if isinstance(model, tuple) and len(model) == 2 and tokenizer is None:
             model, tokenizer = model
-        if isinstance(model, (str, Path)):
+        if base is not None and not isinstance(model, (str, os.PathLike)):
+            raise InputError(f"base={base!r} goes with a PEFT adapter directory, not with a loaded {type(model).__name__}.")
+        if isinstance(model, (str, os.PathLike)):
             self.dtype = default_dtype(self.device, dtype)
-            self.model, loaded_tokenizer = load_seq2seq(model, device=self.device, dtype=self.dtype)
+            self.model, loaded_tokenizer = load_seq2seq(model, device=self.device, dtype=self.dtype, base=base)
             tokenizer = tokenizer or loaded_tokenizer
         else:
             _check_model(model)
@@ -491,8 +482,7 @@ class LabelScorer:
             # A model this scorer loaded is its own to quantise; a model passed in is copied.
             self.model = quantize_linear_int8(self.model, inplace=isinstance(model, (str, Path)))
         self.tokenizer = tokenizer
-        tokenizer_max = getattr(tokenizer, "model_max_length", None) or 512
-        self.max_length = max_length or (tokenizer_max if tokenizer_max < 100_000 else 512)
+        self.max_length = default_max_length(tokenizer, max_length)
 
         self._label_ids = self._tokenize_labels()
         if mode == "first_token":
@@ -611,6 +601,8 @@ class LabelScorer:
         return self.use_packed_encoder and can_pack(encoder, dtype=encoder.embed_tokens.weight.dtype)
 
     def _encode(self, prompts: list[str]) -> list[list[int]]:
+        if not prompts:  # transformers' fast tokenizers fail on an empty batch (IndexError)
+            return []
         encoded = self.tokenizer(prompts, add_special_tokens=True)["input_ids"]
         long = [i for i, ids in enumerate(encoded) if len(ids) > self.max_length]
         if long:
@@ -730,6 +722,6 @@ __all__ = [
     "length_normalize",
     "load_seq2seq",
     "template_fields",
-    "MODES",
+    "SCORING_MODES",
     "NORMALIZATIONS",
 ]

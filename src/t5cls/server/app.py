@@ -27,14 +27,13 @@ accepting connections, in-flight requests complete, then the batchers drain and 
 from __future__ import annotations
 
 import errno
-import json
 import logging
 import math
 import socket
 from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -46,9 +45,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from scipy.stats import entropy
 
+from ..batching import DEFAULT_BATCH_TOKENS
+from ..devices import default_device, default_dtype
 from ..errors import USER_ERRORS, InputError, check_int, check_number
-from ..inference import DEFAULT_BATCH_TOKENS
-from ..modeling import published_format
+from ..loading import ModelInfo, default_max_length, inspect_model, wrong_kind
 from . import cohere, hf, metrics, page, tei
 from .batcher import BatcherClosedError, MicroBatcher
 from .bodies import (
@@ -77,7 +77,6 @@ DEFAULT_MAX_CHARS = 10_000
 DEFAULT_MAX_BODY_BYTES = 1 << 20
 # Rerank requests carry many documents (Cohere suggests up to 1,000): they have their own limit.
 DEFAULT_MAX_DOCUMENTS = 1000
-SEQ2SEQ_MODEL_TYPES = ("t5", "mt5")
 # Label scorers (label trie + decoder tensors, cheap to build) kept per (labels, template).
 SCORER_CACHE_SIZE = 32
 
@@ -85,55 +84,26 @@ SCORER_CACHE_SIZE = 32
 # --- what the model directory holds ---------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ModelInfo:
-    """What ``create_app`` learns from ``config.json`` before loading any weights.
+def inspect_model_dir(model_dir: str | Path, *, base: str | Path | None = None) -> ModelInfo:
+    """:func:`t5cls.inspect_model` of ``model_dir``, checked to be something the server runs.
 
-    ``kind`` is ``"classifier"`` (T5ForClassification, published T5ForClassification or EncT5) or
-    ``"seq2seq"`` (a T5 with its LM head, for label scoring); ``nli`` says whether a classifier has
-    an ``entail*`` label, which turns on zero-shot classification.
-    """
-
-    path: Path
-    kind: Literal["classifier", "seq2seq"]
-    model_type: str
-    labels: list[str] = field(default_factory=list)
-    nli: bool = False
-
-
-def inspect_model_dir(model_dir: str | Path) -> ModelInfo:
-    """Read ``config.json`` and say what can be served from ``model_dir``.
+    A classifier (any kind :class:`t5cls.Classifier` loads, a PEFT adapter over one included) is
+    served on ``/v1/classify`` (and ``/v1/zero-shot`` when it is an NLI model); a seq2seq T5 (or an
+    adapter over one) on ``/v1/score``.
 
     Raises:
-        FileNotFoundError: ``model_dir`` has no ``config.json``.
-        ValueError: the directory holds a model that is neither a T5 classifier nor a seq2seq T5.
+        FileNotFoundError: ``model_dir`` does not exist or has no ``config.json``.
+        InputError: the directory holds a model the server cannot run (an ONNX export, say).
     """
-    path = Path(model_dir)
-    config_file = path / "config.json"
-    if not config_file.is_file():
-        raise FileNotFoundError(
-            f"{str(model_dir)!r} is not a model directory (no config.json); pass a directory written by "
-            "`t5cls convert` / save_pretrained, or a seq2seq T5 checkpoint directory."
-        )
-    config = json.loads(config_file.read_text())
-    model_type = str(config.get("model_type"))
-    architectures = config.get("architectures") or []
-    if model_type == "t5cls" and not any(path.glob("*.safetensors")) and (path / "model.onnx").is_file():
-        raise InputError(
-            f"{str(model_dir)!r} is an ONNX export (model.onnx, no torch weights); t5cls serve runs the torch "
-            "model: pass the classifier directory it was exported from."
-        )
-    if model_type == "t5cls" or published_format(path) is not None:
-        id2label = config.get("id2label") or {}
-        labels = [str(id2label[k]) for k in sorted(id2label, key=int)]
-        nli = any(label.lower().startswith("entail") for label in labels)
-        return ModelInfo(path, "classifier", model_type, labels, nli)
-    if model_type in SEQ2SEQ_MODEL_TYPES and (not architectures or any("ConditionalGeneration" in a for a in architectures)):
-        return ModelInfo(path, "seq2seq", model_type)
-    raise InputError(
-        f"{str(model_dir)!r} holds a {model_type!r} model ({', '.join(architectures) or 'no architectures'}); "
-        "t5cls serve needs a T5 classifier (make one with `t5cls convert`) or a seq2seq T5 (t5, mT5, flan-t5)."
-    )
+    info = inspect_model(model_dir, base=base)
+    if not (info.is_classifier or info.is_seq2seq):
+        raise wrong_kind(info, "a model t5cls serve runs (a classifier or a seq2seq T5)")
+    return info
+
+
+def _role(info: ModelInfo) -> str:
+    """``"classifier"`` or ``"seq2seq"``: which endpoints serve the model."""
+    return "classifier" if info.is_classifier else "seq2seq"
 
 
 # --- request and response bodies -------------------------------------------------------------
@@ -205,7 +175,7 @@ class ModelDescription(BaseModel):
     path: str
     kind: str
     model_type: str
-    parameters: int
+    parameters: int | None = Field(description="The torch model's parameters; null when ONNX Runtime runs it (--int8).")
     endpoints: list[str] = Field(description='The routes this server answers, e.g. "POST /v1/classify".')
     settings: dict[str, Any] = Field(description="Batching and limits.")
 
@@ -250,16 +220,21 @@ class ServerSettings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     threads: int | None = None
     max_documents: int = DEFAULT_MAX_DOCUMENTS
+    int8: bool = False
 
     def check(self) -> None:
         """Raise :class:`InputError` for a limit that is not positive, or a device this machine lacks."""
-        from ..inference import default_device, default_dtype
+        from ..devices import default_device, default_dtype
 
         for name in ("max_batch_tokens", "max_inputs", "max_chars", "max_body_bytes", "max_documents"):
             check_int(name, getattr(self, name))
         check_int("max_batch_size", self.max_batch_size, none_ok=True, hint="1 turns batching off")
         check_number("max_wait_ms", self.max_wait_ms, minimum=0.0, hint="milliseconds")
         check_int("threads", self.threads, none_ok=True, hint="None keeps torch's setting")
+        if self.int8 and self.device is not None and torch.device(self.device).type != "cpu":
+            raise InputError(f"int8 runs on CPU; got device={self.device!r}. Drop --int8 on a GPU (bf16 is its fast path) or use --device cpu.")
+        if self.int8 and self.dtype not in (None, "float32"):
+            raise InputError(f"int8 computes activations in float32; got dtype={self.dtype!r}. Leave --dtype unset with --int8.")
         default_dtype(default_device(self.device), self.dtype)
 
 
@@ -288,10 +263,14 @@ class _Service:
     def load(self) -> None:
         """Load the model(s); runs once, before the server accepts connections."""
         s = self.settings
-        if self.info.kind == "classifier":
+        if self.info.is_classifier:
             from ..inference import Classifier
 
-            self.classifier = Classifier(self.info.path, device=s.device, dtype=s.dtype, batch_tokens=s.max_batch_tokens)
+            # int8: Classifier's ONNX Runtime path (an export's model_int8.onnx, else exported here, once).
+            self.classifier = Classifier(
+                self.info, device="cpu" if s.int8 else s.device, dtype=None if s.int8 else s.dtype,
+                quantize="int8" if s.int8 else None, batch_tokens=s.max_batch_tokens,
+            )  # fmt: skip
             def classify(items: list[Any], key: Hashable) -> list[Any]:
                 _, long_inputs, stride, aggregate = key
                 proba, windows = self.classifier.predict_proba_windows(items, long_inputs=long_inputs, stride=stride, aggregate=aggregate)
@@ -307,20 +286,24 @@ class _Service:
         else:
             tokenizer, model = self._load_scorer_model()
         self.chars_per_token = _chars_per_token(tokenizer)
-        self.description = _describe(self.info, model)
+        self.description = _describe(self.info, model if model is not None else self.classifier.config)
         self.description["threads"] = s.threads or torch.get_num_threads()
+        self.description["quantize"] = "int8" if s.int8 else None
         if self.classifier is not None:
             self.description.update(
-                labels=list(self.classifier.labels), problem_type=model.config.problem_type, max_length=self.max_length
+                labels=list(self.classifier.labels), problem_type=self.classifier.config.problem_type, max_length=self.max_length
             )
 
     def _load_zero_shot(self) -> None:
         from ..zero_shot import ZeroShotClassifier  # imported only when an NLI model is served
 
-        # The same weights as /v1/classify: no second copy in memory.
-        self.zero_shot = ZeroShotClassifier(
-            self.classifier.model, self.classifier.tokenizer, batch_tokens=self.settings.max_batch_tokens
-        )
+        # The same weights as /v1/classify: no second copy in memory (with int8, the same ONNX session).
+        if self.settings.int8:
+            self.zero_shot = ZeroShotClassifier(self.classifier)
+        else:
+            self.zero_shot = ZeroShotClassifier(
+                self.classifier.model, self.classifier.tokenizer, batch_tokens=self.settings.max_batch_tokens
+            )
 
         def run(items: list[tuple[str, tuple[str, ...]]], key: Hashable) -> list[Any]:
             template, multi_label, threshold, long_inputs, stride, aggregate = key
@@ -334,13 +317,16 @@ class _Service:
         self._add_batcher("zero-shot", run)
 
     def _load_scorer_model(self) -> tuple[Any, Any]:
-        from ..inference import default_device, default_dtype
         from ..scoring import LabelScorer, load_seq2seq  # imported only when a seq2seq model is served
 
-        device = default_device(self.settings.device)
-        model, tokenizer = load_seq2seq(self.info.path, device=device, dtype=default_dtype(device, self.settings.dtype))
-        tokenizer_max = getattr(tokenizer, "model_max_length", None) or 512
-        self.max_length = tokenizer_max if tokenizer_max < 100_000 else 512
+        device = default_device("cpu" if self.settings.int8 else self.settings.device)
+        model, tokenizer = load_seq2seq(self.info, device=device, dtype=default_dtype(device, self.settings.dtype))
+        if self.settings.int8:
+            from ..export import quantize_linear_int8
+
+            # Once, in place: every LabelScorer built below shares the int8 layers (LabelScorer(quantize="int8")'s path).
+            model = quantize_linear_int8(model, inplace=True)
+        self.max_length = default_max_length(tokenizer)
         scorers: dict[Hashable, LabelScorer] = {}  # touched only in the model thread
 
         def run(items: list[str], key: Hashable) -> list[np.ndarray]:
@@ -365,8 +351,9 @@ class _Service:
         # The same weights as /v1/score. The batcher's items are (query, document) pairs and its
         # results their exact log-odds (TEI's raw_scores); the routes turn them into P(relevant).
         self.reranker = Reranker(
-            (model, tokenizer), batch_tokens=s.max_batch_tokens, device=s.device, dtype=s.dtype, show_progress_bar=False
-        )
+            (model, tokenizer), batch_tokens=s.max_batch_tokens, device="cpu" if s.int8 else s.device, dtype=s.dtype,
+            show_progress_bar=False,
+        )  # with --int8, the int8 layers of /v1/score: rerank runs on them too
         self._add_batcher("rerank", lambda pairs, key: list(self.reranker.log_odds(pairs)))
 
     def _add_batcher(self, name: str, run: Callable[[list[Any], Hashable], Sequence[Any]]) -> None:
@@ -476,10 +463,20 @@ def _chars_per_token(tokenizer: Any) -> float:
 
 
 def _describe(info: ModelInfo, model: Any) -> dict[str, Any]:
+    """Facts about the served model; ``model`` is a torch model, or only its config (ONNX Runtime)."""
+    if not isinstance(model, torch.nn.Module):  # an ONNX session: no torch parameters to count
+        config = model
+        return {
+            "path": info.source, "kind": _role(info), "format": info.kind, "model_type": config.model_type, "parameters": None,
+            "d_model": getattr(config, "d_model", None), "encoder_layers": getattr(config, "num_layers", None),
+            "decoder_layers": getattr(config, "num_decoder_layers", None), "vocab_size": getattr(config, "vocab_size", None),
+            "device": "cpu", "dtype": "int8 (ONNX Runtime)",
+        }  # fmt: skip
     config = model.config
     return {
-        "path": str(info.path),
-        "kind": info.kind,
+        "path": info.source,
+        "kind": _role(info),
+        "format": info.kind,
         "model_type": config.model_type,
         "parameters": sum(p.numel() for p in model.parameters()),
         "d_model": config.d_model,
@@ -625,6 +622,7 @@ class BodySizeLimit:
 def create_app(
     model_dir: str | Path,
     *,
+    base: str | Path | None = None,
     device: str | None = None,
     dtype: str | None = None,
     max_batch_tokens: int = DEFAULT_BATCH_TOKENS,
@@ -635,12 +633,15 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     threads: int | None = None,
     max_documents: int = DEFAULT_MAX_DOCUMENTS,
+    int8: bool = False,
 ) -> FastAPI:
     """Build the FastAPI app that serves ``model_dir``; its lifespan loads the model once.
 
     Args:
-        model_dir: a T5 classifier directory (``t5cls convert``; zero-shot too when it has an
-            ``entail*`` label) or a seq2seq T5 directory (label scoring).
+        model_dir: a classifier directory (``t5cls convert``, the published formats, any transformers
+            sequence classifier; zero-shot too when it has an ``entail*`` label), a seq2seq T5
+            directory (label scoring), or a PEFT adapter over either (see :func:`t5cls.inspect_model`).
+        base: for a PEFT adapter, its base model (default: the adapter's ``base_model_name_or_path``).
         device, dtype: as for :class:`t5cls.Classifier` (CUDA + bf16 when available, else CPU + fp32).
         max_batch_tokens: padded-token budget of one model call (merged requests).
         max_batch_size: most inputs merged into one call; ``1`` turns batching off; ``None``: no cap.
@@ -653,6 +654,10 @@ def create_app(
             torch keeps one count per process). With uvloop and httptools (``t5cls[serve]``) the
             event loop needs little CPU, and on 2 cores 2 model threads served about 1.5x more
             requests/s than one (README, HTTP server).
+        int8: CPU int8 on every route: classify and zero-shot through ONNX Runtime (a directory with
+            ``model_int8.onnx`` from ``t5cls export --int8`` as it is; a torch directory is exported
+            and quantised at start-up), score through torch's int8 dynamic linear layers
+            (:func:`t5cls.export.quantize_linear_int8`, as ``LabelScorer(quantize="int8")``).
 
     Returns:
         The app; serve it with uvicorn (``uvicorn.run(app)``) or :func:`serve`.
@@ -668,10 +673,10 @@ def create_app(
     settings = ServerSettings(
         device=device, dtype=dtype, max_batch_tokens=max_batch_tokens, max_batch_size=max_batch_size,
         max_wait_ms=max_wait_ms, max_inputs=max_inputs, max_chars=max_chars, max_body_bytes=max_body_bytes,
-        threads=threads, max_documents=max_documents,
+        threads=threads, max_documents=max_documents, int8=int8,
     )
     settings.check()
-    info = inspect_model_dir(model_dir)
+    info = inspect_model_dir(model_dir, base=base)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -681,7 +686,7 @@ def create_app(
         service.observe_batch = app.state.metrics.batch_size.observe
         service.start()
         app.state.service = service
-        logger.info("Serving %s (%s) with endpoints %s", info.path, info.kind, ", ".join(endpoints))
+        logger.info("Serving %s (%s) with endpoints %s", info.source, info.kind, ", ".join(endpoints))
         try:
             yield
         finally:
@@ -692,7 +697,7 @@ def create_app(
     app = FastAPI(
         title="t5cls",
         version=__version__,
-        description=f"T5 classification server for `{info.path.name}` ({info.kind}).",
+        description=f"T5 classification server for `{info.path.name}` ({_role(info)}, {info.kind}).",
         lifespan=lifespan,
     )
     app.add_exception_handler(RequestValidationError, _validation_error)
@@ -720,7 +725,7 @@ def create_app(
     async def model_info(request: Request) -> dict[str, Any]:
         return describe(request)
 
-    if info.kind == "classifier":
+    if info.is_classifier:
         endpoints.append("POST /v1/classify")
 
         @app.post("/v1/classify", response_model=ClassifyResponse, responses=POST_ERRORS, summary="Classify texts (or text pairs)")
@@ -729,8 +734,8 @@ def create_app(
             classifier = service.classifier
             try:  # settings the model cannot take fail before the batch
                 classifier.long_input_settings(body.long_inputs, body.stride, body.aggregate)
-                if body.min_score is not None or classifier.problem_type != "regression":
-                    classifier.labels_from_proba(np.zeros((0, len(classifier.labels))), threshold=body.threshold, min_score=body.min_score)
+                # No rows: only checks min_score / threshold against the model (multi-label, regression).
+                classifier.labels_from_proba(np.zeros((0, len(classifier.labels))), threshold=body.threshold, min_score=body.min_score)
             except InputError as exc:
                 raise HTTPException(422, str(exc)) from exc
             chunk = body.long_inputs == "chunk"
@@ -749,7 +754,7 @@ def create_app(
                 answer["windows"] = [int(count) for _, count in answers]
             return answer
 
-    if info.kind == "classifier" and info.nli:
+    if info.is_classifier and info.nli:
         endpoints.append("POST /v1/zero-shot")
 
         @app.post("/v1/zero-shot", response_model=ZeroShotResponse, responses=POST_ERRORS, summary="NLI zero-shot classification")
@@ -765,7 +770,7 @@ def create_app(
             costs = service.token_costs(items, rows=len(labels))
             return {"results": await service.run("zero-shot", [(t, labels) for t in items], key=key, costs=costs)}
 
-    if info.kind == "seq2seq":
+    if info.is_seq2seq:
         endpoints.append("POST /v1/score")
 
         @app.post("/v1/score", response_model=ScoreResponse, responses=POST_ERRORS, summary="Exact label probabilities from a seq2seq T5")
@@ -783,10 +788,10 @@ def create_app(
             return {"results": results}
 
     # The formats other clients speak, beside /v1 (each family in its own module).
-    rerank = info.kind == "seq2seq"
-    endpoints += tei.add_routes(app, classifier=info.kind == "classifier", rerank=rerank)
+    rerank = info.is_seq2seq
+    endpoints += tei.add_routes(app, classifier=info.is_classifier, rerank=rerank)
     endpoints += cohere.add_routes(app, rerank=rerank)
-    endpoints += hf.add_routes(app, kind=info.kind, nli=info.nli, routes=endpoints)
+    endpoints += hf.add_routes(app, kind=_role(info), nli=info.nli, routes=endpoints)
     endpoints += page.add_routes(app, describe=describe, model_schema=ModelDescription.model_json_schema())
     endpoints += metrics.add_routes(app)  # its middleware wraps the others, so every answer is counted
     def limits() -> dict[str, int]:
