@@ -194,7 +194,7 @@ def _write(path, text):
     "make, kwargs, error, match",
     [
         (lambda d: _write(d / "t.csv", "sentence,label\nhi,a\nyo,b\n"), {}, ValueError, r"no column\(s\) \['text'\]; its columns are \['sentence', 'label'\]"),
-        (lambda d: _write(d / "t.csv", "text,label\n"), {}, ValueError, "has no rows"),
+        (lambda d: _write(d / "t.csv", "text,label\n"), {}, ValueError, r"is empty \(no rows\)"),
         (lambda d: _write(d / "t.csv", "text,label\nhi,a\nyo,\nok,b\n"), {}, ValueError, r"missing or empty labels in row\(s\) 2"),
         (lambda d: _write(d / "t.csv", 'text,label\nhi,a\nyo,"  "\n'), {}, ValueError, r"missing or empty labels in row\(s\) 2"),
         (lambda d: _write(d / "t.csv", "text,label\nhi,a\nyo,a\n"), {}, ValueError, r"single class \['a'\]"),
