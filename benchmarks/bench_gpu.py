@@ -30,7 +30,7 @@ import torch
 from transformers import AutoTokenizer, T5Config, T5ForConditionalGeneration, T5ForSequenceClassification, pipeline
 
 import t5cls
-from t5cls.bench import PRESETS, VOCAB_SIZE, machine_line
+from t5cls.bench import SHAPE_PRESETS, VOCAB_SIZE, machine_line
 from t5cls.inputs import iter_texts
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -92,7 +92,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, help="append the table to this file")
     args = parser.parse_args()
     device, dtype = torch.device(args.device), getattr(torch, args.dtype)
-    preset = PRESETS["tiny"] if args.dry_run else PRESETS[f"t5-{args.size}"]
+    preset = SHAPE_PRESETS["tiny"] if args.dry_run else SHAPE_PRESETS[f"t5-{args.size}"]
     n = 8 if args.dry_run else args.texts
     repeats = 1 if args.dry_run else args.repeats
     data, tokenizer_dir = SHARED / "data" / "agnews" / "train.tsv", SHARED / "tokenizers" / "t5"

@@ -178,10 +178,10 @@ def build_checkpoint(work: Path, size: str, tokenizer_dir: Path) -> tuple[str, s
     import torch
     from transformers import AutoTokenizer, T5Config, T5ForConditionalGeneration
 
-    from t5cls.bench import PRESETS, VOCAB_SIZE
+    from t5cls.bench import SHAPE_PRESETS, VOCAB_SIZE
 
     torch.manual_seed(0)
-    config = T5Config(**PRESETS[f"t5-{size}" if size != "tiny" else "tiny"], vocab_size=VOCAB_SIZE, decoder_start_token_id=0)
+    config = T5Config(**SHAPE_PRESETS[f"t5-{size}" if size != "tiny" else "tiny"], vocab_size=VOCAB_SIZE, decoder_start_token_id=0)
     model_dir, ct2_dir = work / "model", work / "ct2"
     T5ForConditionalGeneration(config).eval().save_pretrained(model_dir)
     AutoTokenizer.from_pretrained(str(tokenizer_dir)).save_pretrained(model_dir)

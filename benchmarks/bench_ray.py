@@ -34,7 +34,7 @@ import torch
 from transformers import AutoTokenizer, T5Config, T5ForConditionalGeneration
 
 import t5cls
-from t5cls.bench import PRESETS, VOCAB_SIZE, default_data_file, default_tokenizer_dir, load_texts, machine_line
+from t5cls.bench import SHAPE_PRESETS, VOCAB_SIZE, default_data_file, default_tokenizer_dir, load_texts, machine_line
 from t5cls.convert import save_classifier
 
 LABELS = ["World", "Sports", "Business", "Sci/Tech"]
@@ -51,7 +51,7 @@ def build_model(work: Path, preset: str) -> Path:
     if tokenizer_dir is None:
         sys.exit("../shared/tokenizers/t5 is absent: this benchmark needs the real T5 vocabulary.")
     torch.manual_seed(0)
-    seq2seq = T5ForConditionalGeneration(T5Config(vocab_size=VOCAB_SIZE, decoder_start_token_id=0, **PRESETS[preset])).eval()
+    seq2seq = T5ForConditionalGeneration(T5Config(vocab_size=VOCAB_SIZE, decoder_start_token_id=0, **SHAPE_PRESETS[preset])).eval()
     model = t5cls.T5ForClassification.from_t5(seq2seq, labels=LABELS)
     out = work / "model"
     save_classifier(model, out, tokenizer=AutoTokenizer.from_pretrained(str(tokenizer_dir)))
@@ -83,7 +83,7 @@ def read_output(out: Path) -> pd.DataFrame:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--texts", type=int, default=20_000, help="texts to classify (AG News, repeated)")
-    parser.add_argument("--preset", default="t5-small", choices=sorted(PRESETS), help="model shapes (random weights)")
+    parser.add_argument("--preset", default="t5-small", choices=sorted(SHAPE_PRESETS), help="model shapes (random weights)")
     parser.add_argument("--data", default=None, help="texts file (default: ../shared/data/agnews/train.tsv)")
     args = parser.parse_args()
     unique, source = load_texts(args.data or default_data_file(), n=min(args.texts, 5000))

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from t5cls.bench import PRESETS, default_data_file, default_tokenizer_dir, machine_line
+from t5cls.bench import SHAPE_PRESETS, default_data_file, default_tokenizer_dir, machine_line
 from t5cls.inputs import iter_texts
 
 TEMPLATE = "Query: {query} Document: {document} Relevant:"
@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--queries", type=int, default=100)
     parser.add_argument("--documents", type=int, default=20, help="documents per query")
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="t5-small", help="model shapes (tiny: smoke runs)")
+    parser.add_argument("--preset", choices=sorted(SHAPE_PRESETS), default="t5-small", help="model shapes (tiny: smoke runs)")
     parser.add_argument("--repeats", type=int, default=1, help="time each way this many times, keep the best")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--batch-tokens", type=int, default=None, help="the Reranker's token budget (default: its own)")
@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
     with tempfile.TemporaryDirectory(prefix="t5cls-bench-rerank-") as work:
         torch.manual_seed(0)
-        config = T5Config(vocab_size=32128, tie_word_embeddings=True, decoder_start_token_id=0, **PRESETS[args.preset])
+        config = T5Config(vocab_size=32128, tie_word_embeddings=True, decoder_start_token_id=0, **SHAPE_PRESETS[args.preset])
         T5ForConditionalGeneration(config).eval().save_pretrained(work)
         tokenizer.save_pretrained(work)
         base = {
@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     pairs = len(queries) * args.documents
     lengths = [len(ids) for ids in tokenizer([TEMPLATE.format(query=q, document=d) for q, docs in zip(queries, lists) for d in docs]).input_ids]
     lines = [
-        f"{args.preset} shapes ({', '.join(f'{k} {v}' for k, v in PRESETS[args.preset].items())}), random weights, fp32; "
+        f"{args.preset} shapes ({', '.join(f'{k} {v}' for k, v in SHAPE_PRESETS[args.preset].items())}), random weights, fp32; "
         f"{len(queries)} queries x {args.documents} AG News documents = {pairs} pairs (prompt mean {np.mean(lengths):.1f} tokens, "
         f"max {max(lengths)}), template {TEMPLATE!r}; Reranker batch_tokens={base['batch_tokens']}; best of {args.repeats}, "
         "each way in its own process",

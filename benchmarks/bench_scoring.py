@@ -27,13 +27,13 @@ from transformers import AutoTokenizer, T5Config, T5ForConditionalGeneration
 
 from t5cls import LabelScorer
 from t5cls.batching import batches
-from t5cls.bench import PRESETS
+from t5cls.bench import SHAPE_PRESETS
 from t5cls.inputs import iter_texts
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 # Original t5 shapes (relu, tied embeddings); random weights: speed does not depend on the values.
-SHAPES = {size: PRESETS[f"t5-{size}"] for size in ("small", "base")}
+SHAPES = {size: SHAPE_PRESETS[f"t5-{size}"] for size in ("small", "base")}
 AG_NEWS_LABELS = ["World", "Sports", "Business", "Sci/Tech"]
 # 20 labels of 1 to 4 tokens (t5 vocabulary), some sharing a first token ("health ...").
 TWENTY_LABELS = AG_NEWS_LABELS + [

@@ -39,7 +39,7 @@ import torch
 from transformers import AutoTokenizer, T5Config, T5ForConditionalGeneration
 
 import t5cls
-from t5cls.bench import PRESETS, machine_line
+from t5cls.bench import SHAPE_PRESETS, machine_line
 from t5cls.convert import save_classifier
 from t5cls.inputs import iter_texts
 
@@ -61,7 +61,7 @@ def read_texts(n: int, data: str = "agnews") -> list[str]:
 
 def build_classifier(out: Path, preset: str = "t5-small") -> Path:
     torch.manual_seed(0)
-    seq2seq = T5ForConditionalGeneration(T5Config(vocab_size=32128, **PRESETS[preset])).eval()
+    seq2seq = T5ForConditionalGeneration(T5Config(vocab_size=32128, **SHAPE_PRESETS[preset])).eval()
     model = t5cls.T5ForClassification.from_t5(seq2seq, labels=LABELS)
     return save_classifier(model, out, tokenizer=AutoTokenizer.from_pretrained(str(SHARED / "tokenizers" / "t5")))
 

@@ -29,7 +29,7 @@ from transformers import AutoTokenizer, T5Config, T5ForConditionalGeneration, T5
 import t5cls
 from t5cls.inference import DEFAULT_BATCH_TOKENS
 from t5cls.inputs import read_table
-from t5cls.zero_shot import DEFAULT_TEMPLATE
+from t5cls.zero_shot import DEFAULT_HYPOTHESIS_TEMPLATE
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 NLI_LABELS = {0: "entailment", 1: "neutral", 2: "contradiction"}
@@ -77,13 +77,13 @@ def main() -> int:
     zero_shot = t5cls.ZeroShotClassifier(ours, tokenizer, device="cpu", batch_tokens=args.batch_tokens)
     rows: dict[str, Callable[[list[str], list[str]], list[dict]]] = {
         "1. pipeline(batch_size=8) + transformers T5ForSequenceClassification": lambda xs, labels: pipe_theirs(
-            xs, candidate_labels=labels, hypothesis_template=DEFAULT_TEMPLATE
+            xs, candidate_labels=labels, hypothesis_template=DEFAULT_HYPOTHESIS_TEMPLATE
         ),
         "2. pipeline(batch_size=8) + t5cls T5ForClassification": lambda xs, labels: pipe_ours(
-            xs, candidate_labels=labels, hypothesis_template=DEFAULT_TEMPLATE
+            xs, candidate_labels=labels, hypothesis_template=DEFAULT_HYPOTHESIS_TEMPLATE
         ),
         "3. ZeroShotClassifier + t5cls T5ForClassification": lambda xs, labels: zero_shot(
-            xs, labels, hypothesis_template=DEFAULT_TEMPLATE
+            xs, labels, hypothesis_template=DEFAULT_HYPOTHESIS_TEMPLATE
         ),
     }
     names = list(rows)
@@ -109,7 +109,7 @@ def main() -> int:
             worst_gap = max(worst_gap, float(np.abs(score_table(outputs[names[1]]) - score_table(outputs[names[2]])).max()))
 
     print(
-        f"\n{len(texts)} AG News texts, t5-small shapes (random weights), fp32, template {DEFAULT_TEMPLATE!r}; "
+        f"\n{len(texts)} AG News texts, t5-small shapes (random weights), fp32, template {DEFAULT_HYPOTHESIS_TEMPLATE!r}; "
         f"{torch.get_num_threads()} torch threads, torch {torch.__version__}, {platform.machine()}, {date.today()}; "
         f"best of {args.repeats} interleaved rounds.\n"
     )

@@ -40,11 +40,11 @@ def build(out: Path) -> None:
     from transformers import AutoTokenizer, T5Config, T5ForConditionalGeneration
 
     import t5cls
-    from t5cls.bench import PRESETS
+    from t5cls.bench import SHAPE_PRESETS
     from t5cls.convert import save_classifier
 
     torch.manual_seed(0)
-    source = T5ForConditionalGeneration(T5Config(vocab_size=32128, **PRESETS["t5-small"])).eval()
+    source = T5ForConditionalGeneration(T5Config(vocab_size=32128, **SHAPE_PRESETS["t5-small"])).eval()
     model = t5cls.T5ForClassification.from_t5(source, labels=["a", "b", "c", "d"])
     save_classifier(model, out, tokenizer=AutoTokenizer.from_pretrained(str(SHARED / "tokenizers" / "t5")))
 

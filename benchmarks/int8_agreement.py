@@ -27,7 +27,7 @@ import torch
 from transformers import AutoTokenizer, T5Config, T5ForConditionalGeneration
 
 from t5cls import LabelScorer
-from t5cls.bench import PRESETS, machine_line
+from t5cls.bench import SHAPE_PRESETS, machine_line
 from t5cls.inputs import read_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,7 +46,7 @@ def agreement(model, tokenizer, texts: list[str]) -> tuple[float, float, np.ndar
 def train(tokenizer, frame: pd.DataFrame, *, steps: int, seed: int) -> T5ForConditionalGeneration:
     """A 2-layer T5 with t5-small widths, taught AG News topics as text for ``steps`` AdamW steps."""
     torch.manual_seed(seed)
-    model = T5ForConditionalGeneration(T5Config(**{**PRESETS["t5-small"], "num_layers": 2, "dropout_rate": 0.0, "decoder_start_token_id": 0}))
+    model = T5ForConditionalGeneration(T5Config(**{**SHAPE_PRESETS["t5-small"], "num_layers": 2, "dropout_rate": 0.0, "decoder_start_token_id": 0}))
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     rng = np.random.default_rng(seed)
     model.train()
@@ -81,7 +81,7 @@ def main() -> None:
 
     started = time.perf_counter()
     torch.manual_seed(0)
-    random_model = T5ForConditionalGeneration(T5Config(**PRESETS["t5-small"])).eval()
+    random_model = T5ForConditionalGeneration(T5Config(**SHAPE_PRESETS["t5-small"])).eval()
     rows = [("t5-small shapes, random weights", *agreement(random_model, tokenizer, texts), None)]
     trained = train(tokenizer, training, steps=args.steps, seed=0)
     agree, delta, fp32, int8 = agreement(trained, tokenizer, texts)

@@ -39,7 +39,7 @@ from .inputs import read_table
 logger = logging.getLogger(__name__)
 
 # Shapes only: weights are random. FFN type as in the original t5 checkpoints (ReLU).
-PRESETS: dict[str, dict[str, Any]] = {
+SHAPE_PRESETS: dict[str, dict[str, Any]] = {
     "t5-small": dict(d_model=512, d_kv=64, d_ff=2048, num_layers=6, num_heads=8, feed_forward_proj="relu"),
     "t5-base": dict(d_model=768, d_kv=64, d_ff=3072, num_layers=12, num_heads=12, feed_forward_proj="relu"),
     # For tests: a few seconds end to end.
@@ -398,8 +398,8 @@ def run_benchmark(
 
     from .inference import DEFAULT_BATCH_TOKENS, PACKED_PADDING_COST
 
-    if preset not in PRESETS:
-        raise InputError(f"preset={preset!r} is not known; use one of {', '.join(PRESETS)}.")
+    if preset not in SHAPE_PRESETS:
+        raise InputError(f"preset={preset!r} is not known; use one of {', '.join(SHAPE_PRESETS)}.")
     unknown = sorted(set(rows) - set(ROWS))
     if unknown:
         raise InputError(f"rows {unknown} do not exist; pick from {sorted(ROWS)}.")
@@ -423,7 +423,7 @@ def run_benchmark(
 
     with tempfile.TemporaryDirectory(prefix="t5cls-bench-") as tmp:
         work = Path(tmp)
-        params, export_seconds = _save_models(work, PRESETS[preset], num_labels=num_labels, seed=seed, tokenizer=tok, onnx=bool({4, 5} & set(rows)))
+        params, export_seconds = _save_models(work, SHAPE_PRESETS[preset], num_labels=num_labels, seed=seed, tokenizer=tok, onnx=bool({4, 5} & set(rows)))
         from transformers import AutoConfig
 
         classifier_config = AutoConfig.from_pretrained(work / "t5cls")
@@ -449,7 +449,7 @@ def run_benchmark(
     groups = {1: input_order, 2: input_order, 3: packed_groups}
     report = BenchReport(
         preset=preset,
-        shapes=dict(PRESETS[preset]),
+        shapes=dict(SHAPE_PRESETS[preset]),
         num_texts=len(texts),
         data=source,
         tokenizer=tokenizer_name,
@@ -569,7 +569,7 @@ def format_report(report: BenchReport) -> str:
 
 
 __all__ = [
-    "PRESETS",
+    "SHAPE_PRESETS",
     "ROWS",
     "BenchReport",
     "RowResult",

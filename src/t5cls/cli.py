@@ -186,14 +186,14 @@ def _run_zero_shot(args: argparse.Namespace) -> int:
 
     from .errors import check_number
     from .inputs import iter_texts
-    from .zero_shot import PRESETS, ZeroShotClassifier, check_template, parse_labels
+    from .zero_shot import PRESETS, ZeroShotClassifier, check_hypothesis_template, parse_candidate_labels
 
     # Argument mistakes fail before the model loads.
     check_number("--threshold", args.threshold, minimum=0.0, maximum=1.0, none_ok=True)
     if args.template is not None:
-        check_template(args.template)
+        check_hypothesis_template(args.template)
     if args.labels is not None:
-        parse_labels(args.labels)
+        parse_candidate_labels(args.labels)
     preset = PRESETS.get(args.preset) if args.preset else None
     if args.ray:
         pairs = preset is not None and preset.premise_template is not None
@@ -545,7 +545,7 @@ def _run_score(args: argparse.Namespace) -> int:
 
 def _add_rerank(subparsers: argparse._SubParsersAction) -> None:
     from .inference import DEFAULT_BATCH_TOKENS
-    from .rerank import DEFAULT_TEMPLATE
+    from .rerank import DEFAULT_RERANK_TEMPLATE
 
     p = subparsers.add_parser(
         "rerank",
@@ -560,7 +560,7 @@ def _add_rerank(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--top-n", type=int, help="keep the N best documents per query (default: all)")
     p.add_argument("--return-documents", action="store_true", help="add each document's text to its result")
     p.add_argument("--output", "-o", help="a .jsonl file (default: JSON lines on stdout)")
-    p.add_argument("--template", default=DEFAULT_TEMPLATE, help=f"seq2seq prompt with {{query}} and {{document}} (default {DEFAULT_TEMPLATE!r})")
+    p.add_argument("--template", default=DEFAULT_RERANK_TEMPLATE, help=f"seq2seq prompt with {{query}} and {{document}} (default {DEFAULT_RERANK_TEMPLATE!r})")
     p.add_argument("--true-word", default="true", help="seq2seq: the one-token answer meaning relevant (default: true)")
     p.add_argument("--false-word", default="false", help="seq2seq: the one-token answer meaning not relevant (default: false)")
     p.add_argument("--relevant-label", help="two-label classifiers: the label meaning relevant (default: found by name)")

@@ -145,7 +145,7 @@ def scratch_model(tokenizer: Any, labels: list[str], *, seed: int, shape: dict[s
     return from_t5(T5ForConditionalGeneration(config), labels=labels, num_decoder_layers=decoder_layers)
 
 
-def _check_output_dir(output_dir: Path, overwrite: bool) -> None:
+def _check_demo_dir(output_dir: Path, overwrite: bool) -> None:
     if not output_dir.exists() or overwrite:
         return
     if output_dir.is_dir() and (not any(output_dir.iterdir()) or (output_dir / MARKER).is_file()):
@@ -194,7 +194,7 @@ def run_demo(
     from .training import train
 
     output_dir = Path(output_dir)
-    _check_output_dir(output_dir, overwrite)
+    _check_demo_dir(output_dir, overwrite)
     started = time.perf_counter()
     train_frame, test_frame = split(demo_data(), seed=seed)
     labels = label_names(train_frame["label"].tolist(), problem_type="single_label_classification")

@@ -37,8 +37,8 @@ logger = logging.getLogger(__name__)
 
 # Written next to a text-to-text model: its label strings and prompt template.
 TEXT2TEXT_FILE = "t5cls_text2text.json"
-DEFAULT_TEMPLATE = "{text}"
-DEFAULT_PAIR_TEMPLATE = "{text} {text_pair}"
+DEFAULT_TEXT2TEXT_TEMPLATE = "{text}"
+DEFAULT_TEXT2TEXT_PAIR_TEMPLATE = "{text} {text_pair}"
 
 
 def load_frame(data: Any, *, name: str, columns: Sequence[str], text_columns: Sequence[str | None] = ()) -> pd.DataFrame:
@@ -87,12 +87,13 @@ def prompts(texts: Sequence[TextInput], template: str) -> list[str]:
     return out
 
 
-def check_template(template: str, *, pairs: bool) -> None:
+def check_text2text_template(template: str, *, pairs: bool) -> None:
     """Raise an InputError when ``template`` lacks ``{text}`` (or ``{text_pair}`` with sentence pairs)."""
     needed = ["{text}"] + (["{text_pair}"] if pairs else [])
     missing = [field for field in needed if field not in template]
     if missing:
-        raise InputError(f"template={template!r} lacks {', '.join(missing)}; e.g. {DEFAULT_PAIR_TEMPLATE if pairs else DEFAULT_TEMPLATE!r}.")
+        example = DEFAULT_TEXT2TEXT_PAIR_TEMPLATE if pairs else DEFAULT_TEXT2TEXT_TEMPLATE
+        raise InputError(f"template={template!r} lacks {', '.join(missing)}; e.g. {example!r}.")
     try:
         template.format(text="", text_pair="")
     except (KeyError, IndexError, ValueError) as exc:
@@ -154,7 +155,7 @@ def load_predictor(
     if isinstance(model, Classifier):
         return classifier_predictor(model)
     if type(model).__name__ == "LabelScorer":
-        return Predictor(model, problem_type="single_label_classification", labels=list(model.labels), template=DEFAULT_TEMPLATE)
+        return Predictor(model, problem_type="single_label_classification", labels=list(model.labels), template=DEFAULT_TEXT2TEXT_TEMPLATE)
     if not isinstance(model, (str, os.PathLike)):
         raise InputTypeError(f"model is a {type(model).__name__}; pass a model directory, a t5cls.Classifier or a t5cls.LabelScorer.")
     path = Path(model)
@@ -416,9 +417,9 @@ __all__ = [
     "classifier_predictor",
     "text2text_predictor",
     "prompts",
-    "check_template",
+    "check_text2text_template",
     "write_eval_report",
     "TEXT2TEXT_FILE",
-    "DEFAULT_TEMPLATE",
-    "DEFAULT_PAIR_TEMPLATE",
+    "DEFAULT_TEXT2TEXT_TEMPLATE",
+    "DEFAULT_TEXT2TEXT_PAIR_TEMPLATE",
 ]

@@ -176,7 +176,7 @@ class ZeroShotBatches(_Job):
         self.call = {"hypothesis_template": hypothesis_template, "multi_label": multi_label, "threshold": threshold, "preset": preset}
 
     def __call__(self, batch: pd.DataFrame) -> pa.Table:
-        from .zero_shot import PRESETS, parse_labels
+        from .zero_shot import PRESETS, parse_candidate_labels
 
         preset = PRESETS.get(self.call["preset"]) if self.call["preset"] else None
         if preset is not None and preset.premise_template is not None:
@@ -186,7 +186,7 @@ class ZeroShotBatches(_Job):
         labels = self.candidate_labels
         if self.labels_column:
             # Parquet list columns come back as numpy arrays; a CSV column as "a, b, c".
-            labels = [parse_labels(value if isinstance(value, str) else [str(v) for v in value]) for value in batch[self.labels_column]]
+            labels = [parse_candidate_labels(value if isinstance(value, str) else [str(v) for v in value]) for value in batch[self.labels_column]]
         results = self.classifier(items, labels, **self.call)
         return _with_columns(batch, self.classifier.records(results))
 
@@ -292,14 +292,14 @@ def _columns_needed(task: str, text_column: str, options: dict[str, Any]) -> lis
 def _check_options(task: str, options: dict[str, Any]) -> None:
     """Argument mistakes a job would make in every actor, raised once here instead."""
     if task == "zero-shot":
-        from .zero_shot import check_template, parse_labels
+        from .zero_shot import check_hypothesis_template, parse_candidate_labels
 
         if options.get("hypothesis_template") is not None:
-            check_template(options["hypothesis_template"])
+            check_hypothesis_template(options["hypothesis_template"])
         if options.get("candidate_labels") is not None:
             if options.get("labels_column"):
                 raise InputError("Pass candidate_labels (the same labels for every row) or labels_column (a column of labels), not both.")
-            parse_labels(options["candidate_labels"])
+            parse_candidate_labels(options["candidate_labels"])
     if task == "rerank":
         from .rerank import check_rerank_template, check_top_n
 

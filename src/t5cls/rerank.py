@@ -45,7 +45,7 @@ from .windows import aggregate_windows, check_long_inputs, check_window, token_w
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_TEMPLATE = "Query: {query} Document: {document} Relevant:"
+DEFAULT_RERANK_TEMPLATE = "Query: {query} Document: {document} Relevant:"
 # Label names that mean "relevant" in a two-label pair classifier (compared in lower case).
 RELEVANT_LABELS = ("relevant", "true", "yes", "1", "positive", "entailment")
 KINDS = ("seq2seq", "classifier")
@@ -64,16 +64,16 @@ def check_rerank_template(template: Any) -> list[tuple[str, str | None]]:
         [('Query: ', 'query'), (' Document: ', 'document')]
     """
     if not isinstance(template, str):
-        raise InputTypeError(f"template must be a string such as {DEFAULT_TEMPLATE!r}, got {type(template).__name__}.")
+        raise InputTypeError(f"template must be a string such as {DEFAULT_RERANK_TEMPLATE!r}, got {type(template).__name__}.")
     try:
         fields = template_fields(template)
     except (TypeError, ValueError) as exc:
-        raise InputError(f"{exc} A rerank template has the fields {{query}} and {{document}}, e.g. {DEFAULT_TEMPLATE!r}.") from exc
+        raise InputError(f"{exc} A rerank template has the fields {{query}} and {{document}}, e.g. {DEFAULT_RERANK_TEMPLATE!r}.") from exc
     missing = [name for name in ("query", "document") if name not in fields]
     extra = [name for name in fields if name not in ("query", "document")]
     if missing or extra:
         what = f"lacks {', '.join('{' + m + '}' for m in missing)}" if missing else f"has unknown field(s) {extra}"
-        raise InputError(f"template {template!r} {what}; a rerank template has exactly {{query}} and {{document}}, e.g. {DEFAULT_TEMPLATE!r}.")
+        raise InputError(f"template {template!r} {what}; a rerank template has exactly {{query}} and {{document}}, e.g. {DEFAULT_RERANK_TEMPLATE!r}.")
     pieces = [(literal, field) for literal, field, _, _ in string.Formatter().parse(template)]
     if sum(field == "document" for _, field in pieces) != 1:
         raise InputError(f"template {template!r} has {{document}} more than once; use it once (long documents are windowed there).")
@@ -223,7 +223,7 @@ class Reranker:
         model: str | Path | PreTrainedModel | tuple[PreTrainedModel, Any],
         *,
         tokenizer: Any = None,
-        template: str = DEFAULT_TEMPLATE,
+        template: str = DEFAULT_RERANK_TEMPLATE,
         true_word: str = "true",
         false_word: str = "false",
         relevant_label: str | None = None,
@@ -476,7 +476,7 @@ class Reranker:
 
 __all__ = [
     "Reranker",
-    "DEFAULT_TEMPLATE",
+    "DEFAULT_RERANK_TEMPLATE",
     "RELEVANT_LABELS",
     "KINDS",
     "check_rerank_template",

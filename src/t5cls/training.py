@@ -31,10 +31,10 @@ from typing import Any
 
 from .errors import InputError, InputTypeError
 from .evaluation import (
-    DEFAULT_PAIR_TEMPLATE,
-    DEFAULT_TEMPLATE,
+    DEFAULT_TEXT2TEXT_PAIR_TEMPLATE,
+    DEFAULT_TEXT2TEXT_TEMPLATE,
     TEXT2TEXT_FILE,
-    check_template,
+    check_text2text_template,
     evaluate_texts,
     fit_scaling,
     frame_texts,
@@ -545,8 +545,8 @@ def train(
             )
         if problem_type != SINGLE_LABEL:
             raise InputError(f"mode='text2text' supports single-label classification, not {problem_type}; use mode='classifier'.")
-        template = template or (DEFAULT_PAIR_TEMPLATE if text_pair_column else DEFAULT_TEMPLATE)
-        check_template(template, pairs=text_pair_column is not None)
+        template = template or (DEFAULT_TEXT2TEXT_PAIR_TEMPLATE if text_pair_column else DEFAULT_TEXT2TEXT_TEMPLATE)
+        check_text2text_template(template, pairs=text_pair_column is not None)
     eval_set = None
     if eval_data is not None:
         eval_set = _read_labelled(eval_data, name="evaluation", **read)

@@ -30,7 +30,7 @@ from .loading import inspect_model, load_classifier_model, load_tokenizer, wrong
 from .temperature import check_min_score
 from .windows import aggregate_windows, check_aggregate, check_long_inputs, check_window
 
-DEFAULT_TEMPLATE = "This example is {}."
+DEFAULT_HYPOTHESIS_TEMPLATE = "This example is {}."
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ def find_label_id(label2id: dict[str, int], prefix: str) -> int | None:
     return None
 
 
-def parse_labels(candidate_labels: Any) -> list[str]:
+def parse_candidate_labels(candidate_labels: Any) -> list[str]:
     """A label list from a list of strings or one comma-separated string ("sports, politics").
 
     Raises:
@@ -101,7 +101,7 @@ def parse_labels(candidate_labels: Any) -> list[str]:
     return check_labels(candidate_labels, name="candidate labels", example="['sports', 'politics']")
 
 
-def check_template(template: str) -> None:
+def check_hypothesis_template(template: str) -> None:
     """Raise an InputError unless ``template`` has a ``{}`` slot for the label."""
     if not isinstance(template, str):
         raise InputTypeError(f"hypothesis_template must be a string with '{{}}' for the label, got {template!r}.")
@@ -285,7 +285,7 @@ class ZeroShotClassifier:
         """
         preset = self._preset(preset)
         template = preset.hypothesis_template if hypothesis_template is None else hypothesis_template
-        check_template(template)
+        check_hypothesis_template(template)
         check_number("threshold", threshold, minimum=0.0, maximum=1.0, none_ok=True, hint="None for no threshold")
         check_bool("multi_label", multi_label)
         min_score = check_min_score(min_score)
@@ -395,7 +395,7 @@ class ZeroShotClassifier:
     @staticmethod
     def _preset(preset: str | ZeroShotPreset | None) -> ZeroShotPreset:
         if preset is None:
-            return ZeroShotPreset("default", DEFAULT_TEMPLATE)
+            return ZeroShotPreset("default", DEFAULT_HYPOTHESIS_TEMPLATE)
         if isinstance(preset, ZeroShotPreset):
             return preset
         if preset not in PRESETS:
@@ -416,13 +416,21 @@ class ZeroShotClassifier:
             and all(not isinstance(labels, str) and isinstance(labels, Sequence) for labels in candidate_labels)
         )
         if not per_text:
-            return [parse_labels(candidate_labels)] * n
+            return [parse_candidate_labels(candidate_labels)] * n
         if len(candidate_labels) != n:
             what = "1 text" if single else f"{n} texts"
             raise InputError(
                 f"Got {len(candidate_labels)} label lists for {what}; pass one list per text, or one list for all."
             )
-        return [parse_labels(labels) for labels in candidate_labels]
+        return [parse_candidate_labels(labels) for labels in candidate_labels]
 
 
-__all__ = ["ZeroShotClassifier", "ZeroShotPreset", "PRESETS", "DEFAULT_TEMPLATE", "check_template", "find_label_id", "parse_labels"]
+__all__ = [
+    "ZeroShotClassifier",
+    "ZeroShotPreset",
+    "PRESETS",
+    "DEFAULT_HYPOTHESIS_TEMPLATE",
+    "check_hypothesis_template",
+    "find_label_id",
+    "parse_candidate_labels",
+]

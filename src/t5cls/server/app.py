@@ -286,7 +286,7 @@ class _Service:
         else:
             tokenizer, model = self._load_scorer_model()
         self.chars_per_token = _chars_per_token(tokenizer)
-        self.description = _describe(self.info, model if model is not None else self.classifier.config)
+        self.description = _model_description(self.info, model if model is not None else self.classifier.config)
         self.description["threads"] = s.threads or torch.get_num_threads()
         self.description["quantize"] = "int8" if s.int8 else None
         if self.classifier is not None:
@@ -462,7 +462,7 @@ def _chars_per_token(tokenizer: Any) -> float:
     return max(1.0, len(sample) / max(len(ids), 1))
 
 
-def _describe(info: ModelInfo, model: Any) -> dict[str, Any]:
+def _model_description(info: ModelInfo, model: Any) -> dict[str, Any]:
     """Facts about the served model; ``model`` is a torch model, or only its config (ONNX Runtime)."""
     if not isinstance(model, torch.nn.Module):  # an ONNX session: no torch parameters to count
         config = model
