@@ -181,15 +181,10 @@ def _source_config_dict(src: Any) -> dict[str, Any]:
 
 def _check_t5_source(cfg: dict[str, Any], where: str) -> None:
     model_type = cfg.get("model_type")
-    if model_type == "umt5":
-        raise InputError(
-            f"{where} is a UMT5 checkpoint (model_type 'umt5'), whose layers each carry their own relative "
-            "position bias; T5ForClassification supports t5, t5-v1_1, flan-t5, byT5, UL2 and mT5 checkpoints."
-        )
     if model_type not in T5_MODEL_TYPES:
         raise InputError(
             f"{where} has model_type {model_type!r}, not a T5-family model. "
-            f"Pass a checkpoint whose config has model_type in {T5_MODEL_TYPES} (t5, t5-v1_1, flan-t5, byT5, UL2, mT5)."
+            f"Pass a checkpoint whose config has model_type in {T5_MODEL_TYPES} (t5, t5-v1_1, flan-t5, byT5, UL2, mT5, UMT5)."
         )
 
 
@@ -231,6 +226,8 @@ def classification_config(
         fields["dense_act_fn"] = source["dense_act_fn"]
     return T5ClassificationConfig(
         **fields,
+        # UMT5: one relative position bias per layer (its keys are in every block of the checkpoint).
+        relative_attention_per_layer=source.get("model_type") == "umt5" or bool(source.get("relative_attention_per_layer")),
         num_decoder_layers=num_decoder_layers,
         problem_type=problem_type,
         id2label=id2label,

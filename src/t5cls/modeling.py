@@ -28,6 +28,7 @@ from transformers import initialization as init
 from transformers.masking_utils import create_bidirectional_mask
 from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.models.t5.modeling_t5 import T5Block, T5LayerNorm, T5PreTrainedModel, T5Stack
+from transformers.models.umt5.modeling_umt5 import UMT5Block, UMT5Stack
 
 from .configuration import T5ClassificationConfig
 from .packed import can_pack, packed_encoder_forward
@@ -46,9 +47,13 @@ class T5QueryDecoder(nn.Module):
         decoder_config.is_decoder = True
         decoder_config.use_cache = False
         self.config = decoder_config
+        # UMT5 (relative_attention_per_layer): every layer computes its own relative position bias.
+        self.per_layer_bias = bool(config.relative_attention_per_layer)
         self.block = nn.ModuleList(
             [
-                T5Block(decoder_config, has_relative_attention_bias=(i == 0), layer_idx=i)
+                UMT5Block(decoder_config, layer_idx=i)
+                if self.per_layer_bias
+                else T5Block(decoder_config, has_relative_attention_bias=(i == 0), layer_idx=i)
                 for i in range(config.num_decoder_layers)
             ]
         )
@@ -70,6 +75,13 @@ class T5QueryDecoder(nn.Module):
             encoder_hidden_states=encoder_hidden_states,
         )
         hidden_states = self.dropout(queries)  # (batch, queries, d_model)
+        if self.per_layer_bias:
+            # An all-zero additive mask: queries see each other (without one, a decoder's attention
+            # is causal). Each UMT5 layer adds its own position bias.
+            self_mask = queries.new_zeros(1, 1, queries.shape[1], queries.shape[1])  # (1, 1, queries, queries)
+            for layer in self.block:
+                hidden_states = layer(hidden_states, self_mask, encoder_hidden_states, encoder_attention_mask=cross_mask)
+            return self.dropout(self.final_layer_norm(hidden_states))
         self_position_bias = None
         cross_position_bias = None
         for layer in self.block:
@@ -130,7 +142,8 @@ class T5ForClassification(T5PreTrainedModel):
         encoder_config.is_decoder = False
         encoder_config.use_cache = False
         encoder_config.is_encoder_decoder = False
-        self.encoder = T5Stack(encoder_config)
+        # UMT5 checkpoints carry a relative position bias in every layer: transformers' own UMT5 stack.
+        self.encoder = (UMT5Stack if config.relative_attention_per_layer else T5Stack)(encoder_config)
 
         if config.num_decoder_layers > 0:
             # A small table of learned queries, not the vocabulary: query i pools for label i

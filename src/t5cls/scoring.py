@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from scipy.special import softmax
 from scipy.stats import entropy as _entropy
 from torch import nn
@@ -48,6 +49,7 @@ from tqdm.auto import tqdm
 from transformers import PreTrainedModel
 from transformers.masking_utils import create_bidirectional_mask
 from transformers.models.t5.modeling_t5 import T5Block, T5LayerCrossAttention
+from transformers.models.umt5.modeling_umt5 import UMT5Block
 
 from .allocator import tune_malloc
 from .batching import DEFAULT_BATCH_TOKENS, PACKED_PADDING_COST, min_padding_batches
@@ -260,6 +262,37 @@ def _check_choice(name: str, value: Any, choices: Sequence[Any]) -> Any:
     if value not in choices:
         raise InputError(f"{name}={value!r} is not one of {tuple(choices)}.")
     return value
+
+
+def _umt5_tree_block(
+    block: UMT5Block,
+    hidden: torch.Tensor,
+    tree_mask: torch.Tensor,
+    depths: torch.Tensor,
+    size: int,
+    encoder_hidden: torch.Tensor,
+    cross_mask: Any,
+) -> torch.Tensor:
+    """One ``UMT5Block`` over the label tree ``hidden`` (batch, nodes, d_model).
+
+    A UMT5 attention layer computes its relative position bias from the positions 0..n-1 of its
+    input; in the tree a node sits at its depth, so the self-attention runs here with the layer's
+    own ``compute_bias`` indexed by depth (as for T5's shared bias), and the cross-attention and
+    feed-forward sub-layers are the block's own modules.
+    """
+    layer, attention = block.layer[0], block.layer[0].SelfAttention
+    batch, nodes, _ = hidden.shape
+    grid = attention.compute_bias(size, size)  # (1, heads, size, size)
+    mask = grid[:, :, depths[:, None], depths[None, :]].to(hidden.dtype) + tree_mask  # (1, heads, nodes, nodes)
+    normed = layer.layer_norm(hidden)
+
+    def heads(projection: nn.Module) -> torch.Tensor:
+        return projection(normed).view(batch, nodes, attention.n_heads, attention.key_value_proj_dim).transpose(1, 2)
+
+    context = F.scaled_dot_product_attention(heads(attention.q), heads(attention.k), heads(attention.v), attn_mask=mask, scale=attention.scaling)
+    hidden = hidden + layer.dropout(attention.o(context.transpose(1, 2).reshape(batch, nodes, -1)))
+    hidden = block.layer[1](hidden, encoder_hidden_states=encoder_hidden, attention_mask=cross_mask)[0]
+    return block.layer[-1](hidden)
 
 
 # --------------------------------------------------------------------------------------------
@@ -560,9 +593,13 @@ class LabelScorer:
         # The first block's own compute_bias(q, k)[..., i, j] is the bias of relative position j - i;
         # indexing it by depth gives each (query node, key node) pair the bias its label sees alone.
         depths = tree["depths"]
-        grid = decoder.block[0].layer[0].SelfAttention.compute_bias(self.trie.max_depth + 1, self.trie.max_depth + 1)
-        position_bias = grid[:, :, depths[:, None], depths[None, :]]  # (1, heads, nodes, nodes)
-        if self._factors_cross_attention():
+        size = self.trie.max_depth + 1
+        grid = None if type(decoder.block[0]) is UMT5Block else decoder.block[0].layer[0].SelfAttention.compute_bias(size, size)
+        position_bias = None if grid is None else grid[:, :, depths[:, None], depths[None, :]]  # (1, heads, nodes, nodes)
+        if grid is None:
+            for block in decoder.block:  # UMT5: each layer its own bias, indexed by depth the same way
+                hidden = _umt5_tree_block(block, hidden, tree["mask"], depths, size, encoder_hidden, cross_mask)
+        elif self._factors_cross_attention():
             # (batch, 1, 1, seq) additive: 0 at real tokens, the dtype's minimum at padding.
             additive = (1.0 - attention_mask[:, None, None, :].to(hidden.dtype)) * torch.finfo(hidden.dtype).min
             for block in decoder.block:
