@@ -337,3 +337,57 @@ def test_conversion_never_holds_the_dropped_decoder(tmp_path, fmt):
     grown, kept = map(int, result.stdout.split())
     assert total > 4 * kept
     assert grown <= 1.3 * kept, f"peak RSS grew {grown / 1e6:.1f} MB for {kept / 1e6:.1f} MB kept ({total / 1e6:.1f} MB checkpoint)"
+
+
+# --- UMT5: a relative position bias in every layer ---------------------------------------------
+
+
+def _tiny_umt5(seed: int, **overrides):
+    from transformers import UMT5Config, UMT5ForConditionalGeneration
+
+    torch.manual_seed(seed)
+    fields = dict(vocab_size=500, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4, dropout_rate=0.0,
+                  feed_forward_proj="gated-gelu", tie_word_embeddings=False, decoder_start_token_id=0)
+    return UMT5ForConditionalGeneration(UMT5Config(**{**fields, **overrides})).eval()
+
+
+@pytest.mark.parametrize("problem_type", ["single_label_classification", "multi_label_classification"])
+def test_umt5_source_keeps_every_layers_bias_and_equals_umt5model(problem_type, tmp_path):
+    from transformers import UMT5Model
+
+    source = _tiny_umt5(seed=11)
+    source.save_pretrained(tmp_path / "umt5")
+    model = from_t5(tmp_path / "umt5", labels=["a", "b", "c"], problem_type=problem_type)
+    assert model.config.relative_attention_per_layer
+    assert "encoder.block.1.layer.0.SelfAttention.relative_attention_bias.weight" in model.state_dict()
+    _assert_kept_equal(model, source.state_dict())
+    reference = UMT5Model(type(source.config)(**{**source.config.to_dict(), "num_decoder_layers": 1})).eval()
+    reference.load_state_dict({k: v for k, v in source.state_dict().items() if not k.startswith(("decoder.block.1", "lm_head"))})
+    input_ids, attention_mask = _inputs()
+    with torch.no_grad():
+        if problem_type == "single_label_classification":
+            start = torch.zeros(2, 1, dtype=torch.long)
+            hidden = reference(input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=start).last_hidden_state
+            expected = model.classifier(hidden[:, 0])
+        else:
+            # One query per label, seeing each other (no causal mask), at positions 0..2.
+            queries = torch.randn(3, 32)
+            model.query_embeddings.weight.copy_(queries)
+            decoder_mask = torch.ones(2, 3, dtype=torch.long)
+            encoder_hidden = reference.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            from transformers.models.umt5.modeling_umt5 import UMT5Block  # noqa: F401  (the blocks compared)
+
+            hidden = queries.expand(2, -1, -1)
+            zero = torch.zeros(1, 1, 3, 3)
+            cross = (1.0 - attention_mask[:, None, None, :].float()) * torch.finfo(torch.float32).min
+            for block in reference.decoder.block:
+                hidden = block(hidden, zero, encoder_hidden, encoder_attention_mask=cross)
+            hidden = reference.decoder.final_layer_norm(hidden)
+            expected = (hidden * model.classifier.weight).sum(-1) + model.classifier.bias
+            del decoder_mask
+        logits = model(input_ids=input_ids, attention_mask=attention_mask).logits
+    torch.testing.assert_close(logits, expected, atol=ATOL, rtol=0)
+    model.save_pretrained(tmp_path / "classifier")
+    reloaded = t5cls.T5ForClassification.from_pretrained(tmp_path / "classifier").eval()
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded(input_ids=input_ids, attention_mask=attention_mask).logits, logits, atol=ATOL, rtol=0)

@@ -127,7 +127,7 @@ def test_classifier_sources(tmp_path, tiny_t5_dir, tiny_classifier_dir):
         Classifier(tmp_path / "nowhere")
     with pytest.raises(FileNotFoundError, match=r"no config\.json"):
         Classifier(tmp_path)
-    with pytest.raises(InputError, match=r"holds a 't5' model, not a T5 classifier; convert it"):
+    with pytest.raises(InputError, match=r"seq2seq T5-family checkpoint .*model_type 't5'.*not a T5 classifier.*`t5cls convert`"):
         Classifier(tiny_t5_dir)
     with pytest.raises(InputError, match=r"Pass the tokenizer"):
         Classifier(Classifier(tiny_classifier_dir).model)

@@ -169,3 +169,21 @@ def test_multi_label_and_mean_pooling_models_pack_too():
             rtol=0,
         )
 
+
+
+@pytest.mark.parametrize("pattern", ["right", "left", "none"])
+def test_umt5_encoder_each_layer_with_its_own_bias(pattern):
+    from transformers import UMT5Config, UMT5EncoderModel
+
+    torch.manual_seed(12)
+    config = UMT5Config(vocab_size=32128, d_model=32, d_kv=8, d_ff=64, num_layers=3, num_heads=4, dropout_rate=0.0,
+                        feed_forward_proj="gated-gelu")
+    encoder = UMT5EncoderModel(config).eval()
+    encoder.set_attn_implementation("sdpa")
+    assert can_pack(encoder.encoder, dtype=torch.float32)
+    input_ids, attention_mask = _inputs(pattern)
+    with torch.no_grad():
+        packed = packed_encoder_forward(encoder.encoder, input_ids, attention_mask)
+        expected = encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    real = attention_mask.bool()
+    torch.testing.assert_close(packed[real], expected[real], atol=ATOL, rtol=0)

@@ -216,6 +216,8 @@ def test_model_that_cannot_serve_the_task_fails_on_the_driver(cluster, parquet_f
         t5ray.predict(dataset, tiny_t5_dir, task="classify")
     with pytest.raises(InputError, match="task='score'"):
         t5ray.predict(dataset, tiny_classifier_dir, task="score", labels=["a", "b"])
+    with pytest.raises(InputError, match="an NLI classifier.*task='zero-shot'"):  # no entailment label
+        t5ray.predict(dataset, tiny_classifier_dir, task="zero-shot", candidate_labels=["a", "b"])
     with pytest.raises(InputError, match="task='translate' is not one of"):
         t5ray.predict(dataset, tiny_classifier_dir, task="translate")
     with pytest.raises(InputError, match="concurrency=0"):

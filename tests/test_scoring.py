@@ -206,7 +206,8 @@ def test_int8_from_a_checkpoint_directory(tiny_t5_relu_dir, texts):
     ("kwargs", "match"),
     [
         (dict(quantize="int4"), "quantize='int4' is not supported"),
-        (dict(quantize="int8", device="cuda"), "runs on CPU"),
+        # Without a CUDA GPU the device itself is refused first; with one, the int8/CUDA conflict.
+        (dict(quantize="int8", device="cuda"), "runs on CPU|device='cuda' but"),
         (dict(quantize="int8", dtype="bfloat16"), "float32"),
     ],
 )
@@ -423,3 +424,16 @@ def test_cli_score_bad_input_is_one_line_exit_2(tiny_t5_dir, tmp_path, capsys):
     assert err.count("\n") == 1 and "no column(s) ['text']" in err and "premise" in err
     assert main(["score", str(tiny_t5_dir), str(data), "--labels", "yes,yes", "--template", "{premise}|{hypothesis}"]) == 2
     assert "duplicates" in capsys.readouterr().err
+
+
+def test_umt5_log_likelihoods_equal_brute_force(t5_tokenizer, texts):
+    from transformers import UMT5Config, UMT5ForConditionalGeneration
+
+    torch.manual_seed(13)
+    config = UMT5Config(vocab_size=32128, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4, dropout_rate=0.0,
+                        feed_forward_proj="gated-gelu", tie_word_embeddings=False, decoder_start_token_id=0, initializer_factor=0.5)
+    model = UMT5ForConditionalGeneration(config).eval()
+    scorer = LabelScorer((model, t5_tokenizer), labels=LABELS, template=TEMPLATE, batch_tokens=96, show_progress_bar=False)
+    assert scorer._packs()  # UMT5's encoder runs packed too
+    expected = brute_force(model, t5_tokenizer, [TEMPLATE.format(text=t) for t in texts], LABELS)
+    np.testing.assert_allclose(scorer.log_likelihoods(texts), expected, rtol=0, atol=1e-5)

@@ -390,4 +390,4 @@ def test_serve_cli_bad_model_dir_is_one_line(tmp_path, capsys):
 
     assert main(["serve", str(tmp_path / "nope")]) == 2
     err = capsys.readouterr().err
-    assert "t5cls serve: error:" in err and "no config.json" in err and "Traceback" not in err
+    assert "t5cls serve: error:" in err and "does not exist" in err and "Traceback" not in err

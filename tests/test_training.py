@@ -145,6 +145,14 @@ def test_lora_trains_adapters_and_the_head_and_saves_a_merged_model(tiny_t5_dir,
     assert torch.equal(after["encoder.block.0.layer.1.DenseReluDense.wo.weight"], state["encoder.block.0.layer.1.DenseReluDense.wo.weight"])
     assert not torch.equal(after["query_embeddings.weight"], state["query_embeddings.weight"])  # trained fully
     assert t5cls.Classifier(out).labels == result.labels
+    # adapter/ loads on its own: its seq2seq base is converted with the saved settings, the adapter merged.
+    adapter = t5cls.inspect_model(out / "adapter")
+    assert adapter.kind == "peft" and adapter.base.kind == "seq2seq" and adapter.labels == tuple(result.labels)
+    texts = ["stocks fell", "the team won the cup"]
+    torch.testing.assert_close(
+        torch.from_numpy(t5cls.Classifier(out / "adapter").logits(texts)), torch.from_numpy(t5cls.Classifier(out).logits(texts)),
+        atol=1e-5, rtol=0,
+    )
 
 
 def test_continue_training_an_existing_classifier(tiny_classifier_dir, tmp_path):
@@ -186,7 +194,7 @@ def _write(path, text):
     "make, kwargs, error, match",
     [
         (lambda d: _write(d / "t.csv", "sentence,label\nhi,a\nyo,b\n"), {}, ValueError, r"no column\(s\) \['text'\]; its columns are \['sentence', 'label'\]"),
-        (lambda d: _write(d / "t.csv", "text,label\n"), {}, ValueError, "has no rows"),
+        (lambda d: _write(d / "t.csv", "text,label\n"), {}, ValueError, r"is empty \(no rows\)"),
         (lambda d: _write(d / "t.csv", "text,label\nhi,a\nyo,\nok,b\n"), {}, ValueError, r"missing or empty labels in row\(s\) 2"),
         (lambda d: _write(d / "t.csv", 'text,label\nhi,a\nyo,"  "\n'), {}, ValueError, r"missing or empty labels in row\(s\) 2"),
         (lambda d: _write(d / "t.csv", "text,label\nhi,a\nyo,a\n"), {}, ValueError, r"single class \['a'\]"),

@@ -24,6 +24,7 @@ from .convert import from_t5  # noqa: E402
 from .errors import InputError, InputTypeError  # noqa: E402
 from .evaluation import calibrate, evaluate  # noqa: E402
 from .inference import Classifier  # noqa: E402
+from .loading import ModelInfo, inspect_model  # noqa: E402
 from .rerank import Reranker  # noqa: E402
 from .scoring import LabelScorer  # noqa: E402
 from .training import train  # noqa: E402
@@ -42,6 +43,8 @@ __all__ = [
     "Reranker",
     "ZeroShotClassifier",
     "from_t5",
+    "inspect_model",
+    "ModelInfo",
     "train",
     "TrainingConfig",
     "evaluate",

@@ -10,6 +10,16 @@ from collections.abc import Iterable, Sequence
 
 from .errors import InputError
 
+# Padded tokens per batch. On 2 CPU threads with t5-small shapes, budgets of 1k to 4k tokens ran
+# within 10% of each other (matmuls are large enough either way); more only costs memory.
+DEFAULT_BATCH_TOKENS = 4096
+# Price of a padding token relative to a real one, for batching, when the encoder skips padding
+# (t5cls.packed): only attention sees it (2% of a real token's FLOPs at 64 tokens, 16% at 512 for
+# t5-small), plus the memory traffic of the padded attention inputs. Of 0.1, 0.3, 0.6 and 1.0,
+# 0.3 ran fastest on t5-small shapes and AG News texts (2 threads): fewer, larger batches
+# (1.0 against 0.3: benchmarks/classifier_ablation.py, settings 3 and 4).
+PACKED_PADDING_COST = 0.3
+
 
 def batches(lengths: Sequence[int], *, batch_tokens: int, max_batch_size: int | None = None) -> list[list[int]]:
     """Group indices into batches of similar length whose padded size fits a token budget.

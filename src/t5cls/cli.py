@@ -90,6 +90,14 @@ def _run_on_ray(
 # --- convert -------------------------------------------------------------------------------
 
 
+def _add_base(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--base",
+        help="when MODEL is a PEFT adapter: its base model directory (default: the adapter's base_model_name_or_path); "
+        "the adapter is merged into it",
+    )
+
+
 def _add_convert(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "convert",
@@ -150,7 +158,8 @@ def _add_zero_shot(subparsers: argparse._SubParsersAction) -> None:
         "classifier, the published T5ForClassification format, or any transformers NLI model) and write one "
         "JSON line per text (or a CSV/TSV table when --output ends in .csv/.tsv).",
     )
-    p.add_argument("model", help="NLI model directory or hub id (its labels must include an entailment label)")
+    p.add_argument("model", help="NLI model directory or hub id (its labels must include an entailment label), or a PEFT adapter over one")
+    _add_base(p)
     p.add_argument("input", help="a .txt (one text a line), .csv, .tsv, .jsonl or .parquet file")
     p.add_argument("--labels", help="comma-separated candidate labels, e.g. 'sports,politics,science'")
     p.add_argument("--template", help="hypothesis template with {} for the label (default 'This example is {}.')")
@@ -219,7 +228,7 @@ def _run_zero_shot(args: argparse.Namespace) -> int:
 
     check_long_inputs(args.long_inputs)
     check_aggregate(args.aggregate)
-    classifier = ZeroShotClassifier(args.model, device=args.device, batch_tokens=args.batch_tokens, max_length=args.max_length)
+    classifier = ZeroShotClassifier(args.model, device=args.device, batch_tokens=args.batch_tokens, max_length=args.max_length, base=args.base)
     results = classifier(
         texts,
         args.labels,
@@ -258,7 +267,8 @@ def _add_serve(subparsers: argparse._SubParsersAction) -> None:
         "docs at /docs, the contract at /openapi.json. Concurrent requests are merged into token-budget "
         "batches. Stop with Ctrl-C or SIGTERM: in-flight requests complete first.",
     )
-    p.add_argument("model", help="a T5 classifier directory (t5cls convert) or a seq2seq T5 directory")
+    p.add_argument("model", help="a classifier directory (t5cls convert), a seq2seq T5 directory, or a PEFT adapter over either")
+    _add_base(p)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, local only)")
     p.add_argument("--port", type=int, default=8000, help="default: 8000")
     # Defaults live in t5cls.server (None = its default), so building the parser imports no server code.
@@ -286,7 +296,7 @@ def _run_serve(args: argparse.Namespace) -> int:
 
     names = (
         "device", "dtype", "max_batch_tokens", "max_wait_ms", "max_batch_size", "max_inputs", "max_chars",
-        "max_body_bytes", "limit_concurrency", "threads", "max_documents", "int8",
+        "max_body_bytes", "limit_concurrency", "threads", "max_documents", "int8", "base",
     )  # fmt: skip
     options = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     try:
@@ -308,7 +318,10 @@ def _add_predict(subparsers: argparse._SubParsersAction) -> None:
         "'-': stdin, one text a line) and write one row per input, in input order, to --output (.jsonl or .csv; "
         "default: JSON lines on stdout). Streams: memory stays flat however long the input.",
     )
-    p.add_argument("model", help="a T5 classifier directory (t5cls convert / train) or an ONNX export (t5cls export)")
+    p.add_argument(
+        "model", help="a classifier directory (t5cls convert / train), an ONNX export (t5cls export), or a PEFT adapter over a classifier"
+    )
+    _add_base(p)
     p.add_argument("input", help="a .txt, .csv, .tsv or .jsonl file, or '-' for stdin")
     p.add_argument("--output", "-o", help="a .jsonl or .csv file (default: JSON lines on stdout)")
     p.add_argument("--text-column", default="text", help="text column of .csv/.tsv/.jsonl input (default: text)")
@@ -358,6 +371,7 @@ def _run_predict(args: argparse.Namespace) -> int:
         max_length=args.max_length,
         min_score=args.min_score,
         **_long_inputs(args),
+        base=args.base,
         **options,
     )
     clf.labels_from_proba(np.zeros((0, len(clf.labels))), threshold=args.threshold)  # a bad threshold fails before reading
@@ -382,7 +396,8 @@ def _add_export(subparsers: argparse._SubParsersAction) -> None:
         "OUT/model_int8.onnx (dynamic int8 quantisation), plus config.json and the tokenizer. "
         "Use it with Classifier(OUT, backend='onnx') or `t5cls predict OUT ... --backend onnx [--int8]`.",
     )
-    p.add_argument("model", help="a T5 classifier directory")
+    p.add_argument("model", help="a classifier directory, or a PEFT adapter over one (merged before export)")
+    _add_base(p)
     p.add_argument("out", help="output directory (must not exist or be empty, unless --overwrite)")
     p.add_argument("--format", default="onnx", choices=["onnx"], help="export format (default: onnx)")
     p.add_argument("--int8", action="store_true", help="also write an int8 dynamically quantised model")
@@ -393,7 +408,7 @@ def _add_export(subparsers: argparse._SubParsersAction) -> None:
 def _run_export(args: argparse.Namespace) -> int:
     from .export import export_onnx
 
-    out = export_onnx(args.model, args.out, int8=args.int8, opset=args.opset, overwrite=args.overwrite)
+    out = export_onnx(args.model, args.out, int8=args.int8, opset=args.opset, overwrite=args.overwrite, base=args.base)
     files = sorted(p.name for p in out.iterdir() if p.suffix == ".onnx")
     print(f"exported {', '.join(files)} to {out}")
     return 0
@@ -463,7 +478,8 @@ def _add_score(subparsers: argparse._SubParsersAction) -> None:
         "Writes per row the template fields, the best label, each label's probability (p_LABEL) and the entropy "
         "(nats), as JSON lines on stdout or to --output (.jsonl or .csv).",
     )
-    p.add_argument("model", help="a seq2seq T5 checkpoint directory or hub id (T5ForConditionalGeneration)")
+    p.add_argument("model", help="a seq2seq T5 checkpoint directory or hub id (T5ForConditionalGeneration), or a PEFT adapter over one")
+    _add_base(p)
     p.add_argument("input", help="a .txt (one text a line, field 'text'), .csv, .tsv, .jsonl or .parquet file")
     p.add_argument("--labels", required=True, help="comma-separated labels, e.g. 'positive,negative'")
     p.add_argument("--template", default="{text}", help="prompt with named fields = INPUT columns, e.g. 'sst2 sentence: {text}'")
@@ -514,6 +530,7 @@ def _run_score(args: argparse.Namespace) -> int:
         dtype=args.dtype,
         batch_tokens=args.batch_tokens,
         max_length=args.max_length,
+        base=args.base,
     )
     proba = scorer.predict_proba(rows)
     with record_writer(args.output) as write:
@@ -792,7 +809,8 @@ def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
         "and report accuracy / macro-F1 / MCC, multi-label F1, or Pearson / Spearman / MSE. With --output, "
         "write metrics.json and the plots there.",
     )
-    p.add_argument("model", help="a model directory written by `t5cls train` or `t5cls convert`")
+    p.add_argument("model", help="a model directory written by `t5cls train` or `t5cls convert`, or a PEFT adapter over one")
+    _add_base(p)
     p.add_argument("data", help="labelled data: .csv, .tsv, .jsonl or .parquet")
     p.add_argument("--output", default=None, help="directory for metrics.json and plots")
     _add_data_columns(p)
@@ -819,6 +837,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         device=args.device,
         max_length=args.max_length,
         batch_tokens=args.batch_tokens,
+        base=args.base,
     )
     print(f"{metrics['n']} examples: {_format_metrics(metrics)}")
     _print_calibration(metrics)

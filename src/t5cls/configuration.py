@@ -11,6 +11,9 @@ from huggingface_hub.dataclasses import strict
 from transformers import T5Config
 
 PROBLEM_TYPES = ("single_label_classification", "multi_label_classification", "regression")
+# The transformers model types of the T5 family: the checkpoints a classifier is built from and
+# the seq2seq models labels are scored with.
+T5_MODEL_TYPES = ("t5", "mt5", "umt5")
 
 
 @strict
@@ -27,6 +30,8 @@ class T5ClassificationConfig(T5Config):
             When left out: regression if ``num_labels == 1``, else single-label classification.
         classifier_dropout (`float`, defaults to 0.0):
             Dropout applied to the pooled vector before the ``classifier`` head.
+        relative_attention_per_layer (`bool`, defaults to False):
+            Every layer has its own relative position bias, as in UMT5 (t5 and mT5 share layer 0's).
         temperature (`float`, defaults to 1.0):
             The model's logits are the head's divided by this (temperature scaling, Guo et al. 2017),
             so every way of running the model (transformers' pipeline, ONNX export, t5cls) gives
@@ -47,6 +52,7 @@ class T5ClassificationConfig(T5Config):
     model_type = "t5cls"
 
     num_decoder_layers: int = 1
+    relative_attention_per_layer: bool = False
     temperature: float = 1.0
     thresholds: list[float] | None = None
 
@@ -86,4 +92,4 @@ class T5ClassificationConfig(T5Config):
         return self.num_labels if self.problem_type == "multi_label_classification" else 1
 
 
-__all__ = ["T5ClassificationConfig", "PROBLEM_TYPES"]
+__all__ = ["T5ClassificationConfig", "PROBLEM_TYPES", "T5_MODEL_TYPES"]

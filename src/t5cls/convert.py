@@ -20,12 +20,13 @@ from typing import Any
 
 import torch
 from safetensors import safe_open
-from transformers import PreTrainedModel
+from transformers import PretrainedConfig, PreTrainedModel
+from transformers.utils import CONFIG_NAME
 
-from .configuration import PROBLEM_TYPES, T5ClassificationConfig
+from .configuration import PROBLEM_TYPES, T5_MODEL_TYPES, T5ClassificationConfig
 from .errors import InputError, check_number
 from .labels import check_labels
-from .modeling import T5ForClassification, published_format
+from .modeling import T5ForClassification
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +48,6 @@ T5_FIELDS = (
     "eos_token_id",
     "decoder_start_token_id",
 )
-SUPPORTED_MODEL_TYPES = ("t5", "mt5")
 QUERY_INITS = ("decoder_start", "labels")
 SAFETENSORS_INDEX = "model.safetensors.index.json"
 SAFETENSORS_FILE = "model.safetensors"
@@ -173,23 +173,18 @@ def _source_config_dict(src: Any) -> dict[str, Any]:
     if isinstance(src, PreTrainedModel):
         return src.config.to_dict()
     directory = Path(src)
-    config_file = directory / "config.json"
-    if not config_file.is_file():
-        raise FileNotFoundError(f"{directory} has no config.json; is it a T5 checkpoint directory?")
-    return json.loads(config_file.read_text())
+    if not (directory / CONFIG_NAME).is_file():
+        raise FileNotFoundError(f"{directory} has no {CONFIG_NAME}; is it a T5 checkpoint directory?")
+    # transformers' own reader (it also resolves the dict a config file may nest).
+    return PretrainedConfig.get_config_dict(str(directory))[0]
 
 
 def _check_t5_source(cfg: dict[str, Any], where: str) -> None:
     model_type = cfg.get("model_type")
-    if model_type == "umt5":
-        raise InputError(
-            f"{where} is a UMT5 checkpoint (model_type 'umt5'), whose layers each carry their own relative "
-            "position bias; T5ForClassification supports t5, t5-v1_1, flan-t5, byT5, UL2 and mT5 checkpoints."
-        )
-    if model_type not in SUPPORTED_MODEL_TYPES:
+    if model_type not in T5_MODEL_TYPES:
         raise InputError(
             f"{where} has model_type {model_type!r}, not a T5-family model. "
-            f"Pass a checkpoint whose config has model_type in {SUPPORTED_MODEL_TYPES} (t5, t5-v1_1, flan-t5, byT5, UL2, mT5)."
+            f"Pass a checkpoint whose config has model_type in {T5_MODEL_TYPES} (t5, t5-v1_1, flan-t5, byT5, UL2, mT5, UMT5)."
         )
 
 
@@ -231,6 +226,8 @@ def classification_config(
         fields["dense_act_fn"] = source["dense_act_fn"]
     return T5ClassificationConfig(
         **fields,
+        # UMT5: one relative position bias per layer (its keys are in every block of the checkpoint).
+        relative_attention_per_layer=source.get("model_type") == "umt5" or bool(source.get("relative_attention_per_layer")),
         num_decoder_layers=num_decoder_layers,
         problem_type=problem_type,
         id2label=id2label,
@@ -426,6 +423,9 @@ def from_t5(
     return model
 
 
+T5ForClassification.register_loaders(from_t5=from_t5)
+
+
 def _as_dtype(dtype: torch.dtype | str | None) -> torch.dtype | None:
     if dtype is None or isinstance(dtype, torch.dtype):
         return dtype
@@ -452,11 +452,20 @@ def _load_tokenizer(src: Any) -> Any:
 FOREIGN_FORMATS = ("t5forclassification", "enct5")
 
 
-def load_foreign(src: str | os.PathLike, fmt: str, **kwargs: Any) -> T5ForClassification:
-    """Load a published T5ForClassification or EncT5 checkpoint as a :class:`T5ForClassification`."""
+def load_foreign(
+    src: str | os.PathLike, fmt: str, *, config: dict[str, Any] | None = None, dtype: torch.dtype | str | None = None
+) -> T5ForClassification:
+    """Load a published T5ForClassification or EncT5 checkpoint as a :class:`T5ForClassification`.
+
+    Args:
+        src: the checkpoint directory.
+        fmt: ``"t5forclassification"`` or ``"enct5"`` (what :func:`t5cls.loading.inspect_model` calls it).
+        config: its ``config.json`` as a dict (read with transformers' reader when not given).
+        dtype: dtype of the result (defaults to the checkpoint's).
+    """
     directory = Path(src)
-    cfg = json.loads((directory / "config.json").read_text())
-    dtype = _as_dtype(kwargs.get("dtype") or kwargs.get("torch_dtype"))
+    cfg = config if config is not None else _source_config_dict(directory)
+    dtype = _as_dtype(dtype)
     if fmt == "t5forclassification":
         model = _load_t5forclassification(directory, cfg)
     elif fmt == "enct5":
@@ -469,6 +478,14 @@ def load_foreign(src: str | os.PathLike, fmt: str, **kwargs: Any) -> T5ForClassi
 # The published 3-way T5ForClassification was trained on MNLI+SNLI+SciTail in MNLI's label order
 # (REFERENCE.md §1) but its config names no labels.
 NLI_LABELS = {0: "entailment", 1: "neutral", 2: "contradiction"}
+
+
+def foreign_id2label(cfg: dict[str, Any], fmt: str) -> dict[int, str]:
+    """The label names of a published-format config (MNLI's for the 3-way T5ForClassification, which names none)."""
+    if fmt == "t5forclassification":
+        return _id2label_from(cfg, int(cfg["n_class"]), default=NLI_LABELS)
+    id2label = cfg.get("id2label") or {}
+    return _id2label_from(cfg, int(cfg.get("num_labels") or len(id2label) or 2))
 
 
 def _id2label_from(cfg: dict[str, Any], num_labels: int, *, default: dict[int, str] | None = None) -> dict[int, str]:
@@ -552,8 +569,8 @@ __all__: Iterable[str] = [
     "read_tensors",
     "resolve_checkpoint_dir",
     "classification_config",
-    "published_format",
     "load_foreign",
+    "foreign_id2label",
     "count_parameters",
     "save_classifier",
     "staged_directory",

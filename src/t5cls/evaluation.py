@@ -139,7 +139,8 @@ def text2text_predictor(model: Any, tokenizer: Any, *, labels: Sequence[str], te
 
 
 def load_predictor(
-    model: Any, *, device: Any = None, dtype: Any = None, max_length: int | None = None, batch_tokens: int | None = None
+    model: Any, *, device: Any = None, dtype: Any = None, max_length: int | None = None, batch_tokens: int | None = None,
+    base: str | os.PathLike | None = None,
 ) -> Predictor:
     """A :class:`Predictor` for a saved model directory, a ``Classifier`` or a ``LabelScorer``.
 
@@ -162,16 +163,15 @@ def load_predictor(
     options = {k: v for k, v in {"max_length": max_length, "batch_tokens": batch_tokens}.items() if v is not None}
     marker = path / TEXT2TEXT_FILE
     if marker.is_file():
-        from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
-
-        from .inference import default_device, default_dtype
+        from .devices import default_device, default_dtype
+        from .loading import load_seq2seq_model, load_tokenizer
 
         info = json.loads(marker.read_text())
         target = default_device(device)
-        seq2seq = AutoModelForSeq2SeqLM.from_pretrained(path, dtype=default_dtype(target, dtype)).to(target).eval()
-        tokenizer = AutoTokenizer.from_pretrained(path)
+        seq2seq = load_seq2seq_model(path, dtype=default_dtype(target, dtype)).to(target).eval()
+        tokenizer = load_tokenizer(path)
         return text2text_predictor(seq2seq, tokenizer, labels=info["labels"], template=info["template"])
-    return classifier_predictor(Classifier(path, device=device, dtype=dtype, **options))
+    return classifier_predictor(Classifier(path, device=device, dtype=dtype, base=base, **options))
 
 
 def evaluate_texts(
@@ -233,6 +233,7 @@ def evaluate(
     dtype: Any = None,
     max_length: int | None = None,
     batch_tokens: int | None = None,
+    base: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
     """Evaluate a classifier on labelled data; optionally write ``metrics.json`` and plots.
 
@@ -247,6 +248,7 @@ def evaluate(
         threshold: multi-label decision threshold for every label; ``None``: the model's saved
             per-label thresholds, else 0.5.
         device, dtype, max_length, batch_tokens: passed to :class:`t5cls.Classifier`.
+        base: when ``model`` is a PEFT adapter directory, its base model (see :class:`t5cls.Classifier`).
 
     Returns:
         The metrics: accuracy, macro_f1, mcc, confusion_matrix and ``calibration`` (ECE, NLL and
@@ -269,7 +271,7 @@ def evaluate(
     frame = load_frame(data, name="evaluation", columns=columns, text_columns=[text_column, text_pair_column])
     source = str(data) if isinstance(data, (str, os.PathLike)) else "evaluation data"
     texts = frame_texts(frame, source=source, text_column=text_column, text_pair_column=text_pair_column)
-    predictor = load_predictor(model, device=device, dtype=dtype, max_length=max_length, batch_tokens=batch_tokens)
+    predictor = load_predictor(model, device=device, dtype=dtype, max_length=max_length, batch_tokens=batch_tokens, base=base)
     metrics, y_true, scores = evaluate_texts(
         predictor, texts, frame[label_column].tolist(), label_separator=label_separator, threshold=threshold, source=source
     )
@@ -325,13 +327,14 @@ def fit_scaling(predictor: Predictor, texts: Sequence[TextInput], y_true: Any, *
 
 def save_scaling(model_dir: str | os.PathLike, fitted: dict[str, Any]) -> None:
     """Write what :func:`fit_scaling` fitted into ``model_dir/config.json`` (nothing else changes)."""
-    path = Path(model_dir) / "config.json"
-    config = json.loads(path.read_text())
+    from .loading import update_config_file
+
+    updates: dict[str, Any] = {}
     if "temperature" in fitted:
-        config["temperature"] = fitted["temperature"]
+        updates["temperature"] = fitted["temperature"]
     if "thresholds" in fitted:
-        config["thresholds"] = list(fitted["thresholds"].values())
-    write_json(config, path)
+        updates["thresholds"] = list(fitted["thresholds"].values())
+    update_config_file(model_dir, updates)
 
 
 def calibrate(

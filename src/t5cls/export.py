@@ -23,6 +23,7 @@ encoder (0.37 s vs 0.36 s) and LabelScorer at 4 labels 3.3x its fp32 (rough: a s
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,7 +33,8 @@ import torch
 from transformers import PreTrainedModel
 
 from .convert import check_output_dir, staged_directory
-from .errors import check_bool, check_int
+from .errors import InputError, check_bool, check_int
+from .loading import inspect_model, load_classifier_model, load_tokenizer, wrong_kind
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +82,7 @@ def export_onnx(
     int8: bool = False,
     opset: int = DEFAULT_OPSET,
     overwrite: bool = False,
+    base: str | os.PathLike | None = None,
 ) -> Path:
     """Export a sequence classifier to ONNX (``model.onnx``, and ``model_int8.onnx`` with ``int8``).
 
@@ -89,13 +92,14 @@ def export_onnx(
     dynamic shapes); ONNX Runtime fuses the attention itself.
 
     Args:
-        model: a classifier directory (saved T5 classifier) or a loaded transformers
-            sequence-classification model.
+        model: a classifier directory (any kind :class:`t5cls.Classifier` takes, a PEFT adapter
+            included, merged first) or a loaded transformers sequence-classification model.
         out: output directory; gets the ONNX file(s), ``config.json`` and the tokenizer.
         tokenizer: saved with the export (loaded from ``model`` when it is a directory).
         int8: also write ``model_int8.onnx`` (dynamic int8 quantisation, see :func:`quantize_int8`).
         opset: ONNX opset version.
         overwrite: replace ``out`` if it exists.
+        base: for a PEFT adapter directory, its base model (default: the adapter's own).
 
     Returns:
         ``out`` as a Path.
@@ -108,8 +112,6 @@ def export_onnx(
         >>> export_onnx("sst2-classifier", "sst2-onnx", int8=True)  # doctest: +SKIP
         >>> Classifier("sst2-onnx", quantize="int8").predict("great")  # doctest: +SKIP
     """
-    from .inference import load_classifier
-
     try:
         import onnxruntime  # noqa: F401
         import onnxscript  # noqa: F401  (the exporter torch.onnx.export(dynamo=True) builds on)
@@ -121,12 +123,14 @@ def export_onnx(
     check_int("opset", opset, minimum=MIN_OPSET, maximum=latest, hint=f"the default is {DEFAULT_OPSET}")
     check_bool("int8", int8)
     out = check_output_dir(out, overwrite=overwrite)  # before the export, which takes a while
-    if isinstance(model, (str, Path)):
-        if tokenizer is None:
-            from transformers import AutoTokenizer
-
-            tokenizer = AutoTokenizer.from_pretrained(model) if Path(model, "config.json").is_file() else None
-        model = load_classifier(model, device=torch.device("cpu"), dtype=torch.float32)
+    if isinstance(model, (str, os.PathLike)):
+        info = inspect_model(model, base=base)
+        if not info.is_classifier:
+            raise wrong_kind(info, "a T5 classifier (or any sequence classifier) to export")
+        tokenizer = tokenizer if tokenizer is not None else load_tokenizer(info, what="export_onnx(model, out, tokenizer=...)")
+        model = load_classifier_model(info, dtype=torch.float32)
+    elif base is not None:
+        raise InputError(f"base={base!r} goes with a PEFT adapter directory, not with a loaded {type(model).__name__}.")
     with staged_directory(out, overwrite=overwrite) as staging:
         _export_graph(model, staging / ONNX_FILE, opset=opset)
         if int8:

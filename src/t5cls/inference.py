@@ -12,8 +12,8 @@ padding under a few percent, and large enough batches keep the matmuls efficient
 
 from __future__ import annotations
 
-import json
 import logging
+import os
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -22,30 +22,20 @@ from typing import Any
 
 import numpy as np
 import torch
-from transformers import AutoConfig, AutoTokenizer, PreTrainedModel
+from transformers import PreTrainedModel
 
 from .allocator import tune_malloc
-from .batching import min_padding_batches
-from .configuration import T5ClassificationConfig
+from .batching import DEFAULT_BATCH_TOKENS, PACKED_PADDING_COST, min_padding_batches
+from .devices import QUANTIZATIONS, default_device, default_dtype
 from .errors import InputError, InputTypeError, check_bool, check_choice, check_int, check_max_length
 from .inputs import TextInput, as_text_list
-from .modeling import T5ForClassification, published_format
+from .loading import ModelInfo, default_max_length, inspect_model, load_classifier_model, load_config, load_tokenizer, wrong_kind
 from .temperature import DEFAULT_THRESHOLD, check_min_score, check_threshold
 from .windows import aggregate_windows, check_aggregate, check_long_inputs, check_window, token_windows
 
 logger = logging.getLogger(__name__)
 
-# Padded tokens per batch. On 2 CPU threads with t5-small shapes, budgets of 1k to 4k tokens ran
-# within 10% of each other (matmuls are large enough either way); more only costs memory.
-DEFAULT_BATCH_TOKENS = 4096
-# Price of a padding token relative to a real one, for batching, when the encoder skips padding
-# (t5cls.packed): only attention sees it (2% of a real token's FLOPs at 64 tokens, 16% at 512 for
-# t5-small), plus the memory traffic of the padded attention inputs. Of 0.1, 0.3, 0.6 and 1.0,
-# 0.3 ran fastest on t5-small shapes and AG News texts (2 threads): fewer, larger batches
-# (1.0 against 0.3: benchmarks/classifier_ablation.py, settings 3 and 4).
-PACKED_PADDING_COST = 0.3
 BACKENDS = ("torch", "onnx")
-QUANTIZATIONS = (None, "int8")
 # Inputs per chunk when streaming: enough to sort well, little enough to keep memory flat.
 DEFAULT_CHUNK_SIZE = 2048
 # Auto progress bar: only when there are more batches than this.
@@ -56,98 +46,16 @@ _UNSET: Any = object()  # "the Classifier's own setting", where None has a meani
 DEFAULT_STRIDE_SHARE = 0.25
 
 
-def default_device(device: str | torch.device | None = None) -> torch.device:
-    """The device asked for, else CUDA when available, else CPU.
-
-    Raises:
-        InputError: an unknown device string, or a device this machine does not have (``"cuda"``
-            without a CUDA GPU, ``"cuda:3"`` on a machine with two, ``"mps"`` off Apple silicon).
-    """
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if not isinstance(device, (str, torch.device)):
-        raise InputTypeError(f"device={device!r} must be a string such as 'cpu' or 'cuda', or a torch.device.")
-    try:
-        resolved = torch.device(device)
-    except RuntimeError as exc:
-        raise InputError(f"device={device!r} is not a device name; use 'cpu', 'cuda' or 'cuda:N' (or leave it unset).") from exc
-    if resolved.type == "cuda":
-        if not torch.cuda.is_available():
-            why = "no CUDA GPU is visible" if torch.backends.cuda.is_built() else f"this torch ({torch.__version__}) is built without CUDA"
-            raise InputError(f"device={device!r} but {why} on this machine; use device='cpu' or leave device unset.")
-        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
-            raise InputError(
-                f"device={device!r} but this machine has {torch.cuda.device_count()} CUDA device(s), "
-                f"numbered from 0; use e.g. 'cuda:0'."
-            )
-    elif resolved.type == "mps":
-        if not torch.backends.mps.is_available():
-            raise InputError(f"device={device!r} but MPS (Apple silicon) is not available here; use device='cpu'.")
-    elif resolved.type != "cpu":
-        raise InputError(f"device={device!r} is not supported; use 'cpu', 'cuda' or 'cuda:N' (or leave it unset).")
-    return resolved
-
-
-# Floating dtypes a model can run in; fp16 is allowed when asked for (T5 may overflow in it).
-DTYPES = ("float32", "bfloat16", "float16", "float64")
-
-
-def default_dtype(device: torch.device, dtype: torch.dtype | str | None = None) -> torch.dtype:
-    """bf16 on CUDA (T5 overflows in fp16), fp32 on CPU, unless asked otherwise.
-
-    Raises:
-        InputError: ``dtype`` names no floating torch dtype (e.g. ``"float33"`` or ``"int8"``).
-    """
-    if isinstance(dtype, str):
-        resolved = getattr(torch, dtype.removeprefix("torch."), None) if dtype.removeprefix("torch.") in DTYPES else None
-        if resolved is None:
-            raise InputError(f"dtype={dtype!r} is not supported; use one of {', '.join(DTYPES)} (or leave it unset).")
-        dtype = resolved
-    if dtype is not None:
-        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
-            raise InputError(f"dtype={dtype!r} is not supported; use one of {', '.join(DTYPES)} (or leave it unset).")
-        return dtype
-    return torch.bfloat16 if device.type == "cuda" else torch.float32
-
-
-def _check_classifier_dir(path: Path, model_dir: Any) -> dict[str, Any]:
-    """The config of a classifier directory; clear errors for anything else."""
-    if not path.is_dir():
-        raise FileNotFoundError(f"Model directory {str(model_dir)!r} does not exist.")
-    if not (path / "config.json").is_file():
-        present = sorted(p.name for p in path.iterdir())[:10]
-        raise FileNotFoundError(f"{str(model_dir)!r} is not a model directory (no config.json; it holds {present}).")
-    config = json.loads((path / "config.json").read_text())
-    model_type = config.get("model_type")
-    if model_type != T5ClassificationConfig.model_type and published_format(path) is None:
-        hint = (
-            "convert it with `t5cls convert`, or score labels with t5cls.LabelScorer"
-            if model_type in ("t5", "mt5")
-            else "convert a T5 checkpoint first with `t5cls convert`"
-        )
-        raise InputError(f"{str(model_dir)!r} holds a {model_type!r} model, not a T5 classifier; {hint}.")
-    return config
-
-
-def _onnx_only(path: Path) -> bool:
-    """True for a directory written by ``t5cls export``: ONNX files and no torch weights."""
-    has_weights = any(path.glob("*.safetensors")) or any(path.glob("*.bin")) or any(path.glob("*.safetensors.index.json"))
-    return not has_weights and any(path.glob("*.onnx"))
-
-
-def load_classifier(model_dir: str | Path, *, device: torch.device, dtype: torch.dtype) -> T5ForClassification:
-    """Load a saved T5 classifier, with a clear error when the directory holds something else.
+def load_classifier(
+    model_dir: str | Path, *, device: torch.device, dtype: torch.dtype, base: str | os.PathLike | None = None
+) -> PreTrainedModel:
+    """Load a sequence classifier from any directory that holds one (see :mod:`t5cls.loading`).
 
     Raises:
         FileNotFoundError: no such directory, or no ``config.json`` in it.
         InputError: the directory holds another kind of model, or only an ONNX export.
     """
-    path = Path(model_dir)
-    _check_classifier_dir(path, model_dir)
-    if _onnx_only(path):
-        raise InputError(f"{str(model_dir)!r} holds an ONNX export and no torch weights; use Classifier(..., backend='onnx').")
-    model = T5ForClassification.from_pretrained(path, dtype=dtype)
-    return model.to(device).eval()
+    return load_classifier_model(model_dir, base=base, dtype=dtype).to(device).eval()
 
 
 class _TorchRunner:
@@ -207,10 +115,14 @@ class Classifier:
     loaded transformers sequence-classification model with its tokenizer.
 
     Args:
-        model: a directory written by ``save_pretrained`` or ``t5cls export`` (or a published
-            T5ForClassification / EncT5 directory), or a loaded model object (any transformers
+        model: a directory or hub id holding a classifier: one written by ``save_pretrained``,
+            ``t5cls convert`` / ``train`` or ``t5cls export``, a published T5ForClassification / EncT5
+            directory, any transformers sequence classifier, or a PEFT adapter over one of those
+            (see :func:`t5cls.inspect_model`); or a loaded model object (any transformers
             ``...ForSequenceClassification``).
         tokenizer: the tokenizer, when ``model`` is an object (loaded from the directory otherwise).
+        base: for a PEFT adapter directory, its base model (default: the adapter's
+            ``base_model_name_or_path``); the adapter is merged into it for inference.
         device: defaults to CUDA when available, else CPU.
         dtype: defaults to bf16 on CUDA, fp32 on CPU (torch backend).
         backend: ``"torch"`` or ``"onnx"`` (ONNX Runtime). Defaults to ``"onnx"`` when ``quantize``
@@ -266,13 +178,17 @@ class Classifier:
         long_inputs: str = "truncate",
         stride: int | None = None,
         aggregate: str = "mean",
+        base: str | os.PathLike | None = None,
     ):
         check_long_inputs(long_inputs)
         check_aggregate(aggregate)
         check_choice("quantize", quantize, QUANTIZATIONS)
+        by_name = isinstance(model, (str, os.PathLike, ModelInfo))
+        if base is not None and not by_name:
+            raise InputError(f"base={base!r} goes with a PEFT adapter directory, not with a loaded {type(model).__name__}.")
+        info = inspect_model(model, base=base) if by_name else None
         if backend is None:
-            exported = isinstance(model, (str, Path)) and Path(model).is_dir() and _onnx_only(Path(model))
-            backend = "onnx" if quantize or exported else "torch"
+            backend = "onnx" if quantize or (info is not None and info.kind == "onnx") else "torch"
         check_choice("backend", backend, BACKENDS)
         if quantize and backend == "torch":
             raise InputError(
@@ -290,11 +206,14 @@ class Classifier:
         self.quantize = quantize
         self.model: PreTrainedModel | None = None
         self._export_dir: tempfile.TemporaryDirectory | None = None
-        if isinstance(model, (str, Path)):
-            _check_classifier_dir(Path(model), model)
-            tokenizer = tokenizer or AutoTokenizer.from_pretrained(model)
+        if info is not None:
+            if not info.is_classifier and info.kind != "onnx":
+                raise wrong_kind(info, "a T5 classifier (or any sequence classifier)")
+            if info.kind == "onnx" and backend == "torch":
+                raise wrong_kind(info, "a torch classifier (backend='torch')")
+            tokenizer = tokenizer or load_tokenizer(info, what="Classifier(model, tokenizer)")
             if backend == "torch":
-                self.model = load_classifier(model, device=self.device, dtype=self.dtype)
+                self.model = load_classifier(info, device=self.device, dtype=self.dtype)
                 self.config = self.model.config
         else:
             if tokenizer is None:
@@ -309,19 +228,19 @@ class Classifier:
             if self.device.type == "cpu":
                 tune_malloc()  # activations reuse freed heap memory instead of faulting in new pages
         else:
-            onnx_file = self._onnx_file(model, tokenizer)
+            onnx_file = self._onnx_file(model, tokenizer, info)
             self._run = _OnnxRunner(onnx_file, self.device)
-            if isinstance(model, (str, Path)):
-                # An export directory carries the config it was exported with; a bare int8 file does not.
-                has_config = (onnx_file.parent / "config.json").is_file()
-                self.config = AutoConfig.from_pretrained(onnx_file.parent if has_config else model)
+            if info is not None:
+                # An export directory carries the config it was exported with; a temporary export has
+                # the model's own.
+                exported = getattr(self, "_exported_config", None)
+                self.config = exported if exported is not None else load_config(info)
         self.tokenizer = tokenizer
         self.labels = [self.config.id2label[i] for i in range(self.config.num_labels)]
         self.problem_type = self.config.problem_type or (
             "regression" if self.config.num_labels == 1 else "single_label_classification"
         )
-        tokenizer_max = getattr(tokenizer, "model_max_length", None) or 512
-        self.max_length = max_length or (tokenizer_max if tokenizer_max < 100_000 else 512)
+        self.max_length = default_max_length(tokenizer, max_length)
         if stride is not None:
             check_window(self.max_length, stride)
         self.min_score = check_min_score(min_score, problem_type=self.problem_type)
@@ -334,18 +253,21 @@ class Classifier:
         # Tokenizers such as BERT's also return token_type_ids; T5's return only these two.
         self._input_names = list(getattr(tokenizer, "model_input_names", ["input_ids", "attention_mask"]))
 
-    def _onnx_file(self, model: Any, tokenizer: Any) -> Path:
+    def _onnx_file(self, model: Any, tokenizer: Any, info: Any) -> Path:
         from .export import ONNX_FILE, ONNX_INT8_FILE, export_onnx, quantize_int8
 
         name = ONNX_INT8_FILE if self.quantize else ONNX_FILE
-        if isinstance(model, (str, Path)) and (Path(model) / name).is_file():
-            return Path(model) / name
-        if isinstance(model, (str, Path)) and self.quantize and (Path(model) / ONNX_FILE).is_file():
+        if info is not None and (info.path / name).is_file():
+            return info.path / name
+        if info is not None and self.quantize and (info.path / ONNX_FILE).is_file():
             # An fp32 export is there: quantise it (seconds), no need to re-export.
             self._export_dir = tempfile.TemporaryDirectory(prefix="t5cls-onnx-")
-            return quantize_int8(Path(model) / ONNX_FILE, Path(self._export_dir.name) / name)
+            return quantize_int8(info.path / ONNX_FILE, Path(self._export_dir.name) / name)
+        if info is not None and info.kind == "onnx":
+            raise FileNotFoundError(f"{info.source!r} is an ONNX export without {name}; export it again with `t5cls export` (--int8 for {ONNX_INT8_FILE}).")
         logger.info("Exporting the model to ONNX for backend='onnx' (run `t5cls export` once to skip this).")
-        source = load_classifier(model, device=torch.device("cpu"), dtype=torch.float32) if isinstance(model, (str, Path)) else model
+        source = load_classifier(info, device=torch.device("cpu"), dtype=torch.float32) if info is not None else model
+        self._exported_config = source.config
         self._export_dir = tempfile.TemporaryDirectory(prefix="t5cls-onnx-")
         out = Path(self._export_dir.name) / "export"
         export_onnx(source, out, tokenizer=tokenizer, int8=bool(self.quantize))

@@ -18,11 +18,8 @@ files it imports relatively; it may import only torch, transformers, the standar
 from __future__ import annotations
 
 import copy
-import importlib
-import json
-import os
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -31,28 +28,10 @@ from transformers import initialization as init
 from transformers.masking_utils import create_bidirectional_mask
 from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.models.t5.modeling_t5 import T5Block, T5LayerNorm, T5PreTrainedModel, T5Stack
+from transformers.models.umt5.modeling_umt5 import UMT5Block, UMT5Stack
 
 from .configuration import T5ClassificationConfig
 from .packed import can_pack, packed_encoder_forward
-
-
-def published_format(path: Any) -> str | None:
-    """``"t5forclassification"`` or ``"enct5"`` when a local ``path`` holds a published format, else None.
-
-    The published T5ForClassification (REFERENCE.md §1) says ``model_type: "t5"`` with
-    ``architectures: ["T5ForClassification"]`` and ``n_class``; EncT5 says ``model_type: "enct5"``.
-    """
-    if not isinstance(path, (str, os.PathLike)):
-        return None
-    config_file = Path(path) / "config.json"
-    if not config_file.is_file():
-        return None
-    config = json.loads(config_file.read_text())
-    if config.get("model_type") == "enct5":
-        return "enct5"
-    if config.get("model_type") == "t5" and "n_class" in config and "T5ForClassification" in (config.get("architectures") or []):
-        return "t5forclassification"
-    return None
 
 
 class T5QueryDecoder(nn.Module):
@@ -68,9 +47,13 @@ class T5QueryDecoder(nn.Module):
         decoder_config.is_decoder = True
         decoder_config.use_cache = False
         self.config = decoder_config
+        # UMT5 (relative_attention_per_layer): every layer computes its own relative position bias.
+        self.per_layer_bias = bool(config.relative_attention_per_layer)
         self.block = nn.ModuleList(
             [
-                T5Block(decoder_config, has_relative_attention_bias=(i == 0), layer_idx=i)
+                UMT5Block(decoder_config, layer_idx=i)
+                if self.per_layer_bias
+                else T5Block(decoder_config, has_relative_attention_bias=(i == 0), layer_idx=i)
                 for i in range(config.num_decoder_layers)
             ]
         )
@@ -92,6 +75,13 @@ class T5QueryDecoder(nn.Module):
             encoder_hidden_states=encoder_hidden_states,
         )
         hidden_states = self.dropout(queries)  # (batch, queries, d_model)
+        if self.per_layer_bias:
+            # An all-zero additive mask: queries see each other (without one, a decoder's attention
+            # is causal). Each UMT5 layer adds its own position bias.
+            self_mask = queries.new_zeros(1, 1, queries.shape[1], queries.shape[1])  # (1, 1, queries, queries)
+            for layer in self.block:
+                hidden_states = layer(hidden_states, self_mask, encoder_hidden_states, encoder_attention_mask=cross_mask)
+            return self.dropout(self.final_layer_norm(hidden_states))
         self_position_bias = None
         cross_position_bias = None
         for layer in self.block:
@@ -138,6 +128,11 @@ class T5ForClassification(T5PreTrainedModel):
     _keys_to_ignore_on_load_unexpected = None
     # Evaluation runs the encoder on real tokens only when it computes the same (see .packed).
     use_packed_encoder = True
+    # Conversion from T5 checkpoints and readers of foreign formats live in t5cls.convert and
+    # t5cls.loading, which register them here (register_loaders) when t5cls is imported: this file
+    # stays the architecture only, and a copy loaded as remote code reads only t5cls's own format.
+    _t5_converter: ClassVar[Callable[..., Any] | None] = None
+    _foreign_reader: ClassVar[Callable[..., Any] | None] = None
 
     def __init__(self, config: T5ClassificationConfig):
         super().__init__(config)
@@ -147,7 +142,8 @@ class T5ForClassification(T5PreTrainedModel):
         encoder_config.is_decoder = False
         encoder_config.use_cache = False
         encoder_config.is_encoder_decoder = False
-        self.encoder = T5Stack(encoder_config)
+        # UMT5 checkpoints carry a relative position bias in every layer: transformers' own UMT5 stack.
+        self.encoder = (UMT5Stack if config.relative_attention_per_layer else T5Stack)(encoder_config)
 
         if config.num_decoder_layers > 0:
             # A small table of learned queries, not the vocabulary: query i pools for label i
@@ -195,11 +191,25 @@ class T5ForClassification(T5PreTrainedModel):
         self.encoder.set_input_embeddings(new_embeddings)
 
     @classmethod
+    def register_loaders(
+        cls, *, from_t5: Callable[..., Any] | None = None, foreign_reader: Callable[..., Any] | None = None
+    ) -> None:
+        """Install the T5 converter behind :meth:`from_t5` and the reader of published formats
+        behind :meth:`from_pretrained` (``t5cls.convert`` and ``t5cls.loading`` do, on import).
+
+        ``foreign_reader(path, **kwargs)`` returns a model for a directory in a foreign format, else None.
+        """
+        if from_t5 is not None:
+            T5ForClassification._t5_converter = staticmethod(from_t5)
+        if foreign_reader is not None:
+            T5ForClassification._foreign_reader = staticmethod(foreign_reader)
+
+    @classmethod
     def from_t5(cls, src: Any, **kwargs: Any) -> "T5ForClassification":
         """Build a classifier from any T5-family checkpoint, reading only the weights it keeps.
 
         Args:
-            src: a checkpoint directory, a hub id, or an in-memory T5 / mT5 model.
+            src: a checkpoint directory, a hub id, or an in-memory T5 / mT5 / UMT5 model.
             num_labels, labels: how many outputs, or their names in id order.
             problem_type: ``"single_label_classification"`` (default), ``"multi_label_classification"``
                 or ``"regression"``.
@@ -211,15 +221,19 @@ class T5ForClassification(T5PreTrainedModel):
         Example:
             >>> model = T5ForClassification.from_t5("google/flan-t5-base", labels=["neg", "pos"])  # doctest: +SKIP
         """
-        # Imported by name so that this file stays self-contained when copied for trust_remote_code.
-        return importlib.import_module("t5cls.convert").from_t5(src, **kwargs)
+        converter = T5ForClassification._t5_converter
+        if converter is None:
+            raise ImportError("T5ForClassification.from_t5 needs the t5cls package: pip install t5cls, then import t5cls.")
+        return converter(src, **kwargs)
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: Any, *args: Any, **kwargs: Any):
-        """Load a saved classifier; also reads the published T5ForClassification and EncT5 formats."""
-        fmt = published_format(pretrained_model_name_or_path) if kwargs.get("config") is None else None
-        if fmt is not None:
-            return importlib.import_module("t5cls.convert").load_foreign(pretrained_model_name_or_path, fmt, **kwargs)
+        """Load a saved classifier; with t5cls imported, also the published T5ForClassification and EncT5 formats."""
+        reader = T5ForClassification._foreign_reader
+        if reader is not None and not args and kwargs.get("config") is None:
+            model = reader(pretrained_model_name_or_path, **kwargs)
+            if model is not None:
+                return model
         return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
 
     def pool(self, encoder_hidden_states: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:

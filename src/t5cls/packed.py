@@ -9,7 +9,7 @@ once per layer. The result equals ``T5Stack.forward`` at every real token (tests
 fp32); padding positions are zeros.
 
 It is used in evaluation mode with SDPA attention, in fp32 or bf16, and when the encoder's
-blocks are plain ``T5Block`` modules (see :func:`can_pack`); anything else (training, fp16,
+blocks are plain ``T5Block`` (t5, mT5) or ``UMT5Block`` (UMT5: a bias per layer) modules (see :func:`can_pack`); anything else (training, fp16,
 FSDP or checkpoint-wrapped blocks, eager attention, output_attentions, tracing for export) takes
 transformers' own forward.
 """
@@ -27,6 +27,7 @@ from transformers.models.t5.modeling_t5 import (
     T5LayerSelfAttention,
     T5Stack,
 )
+from transformers.models.umt5.modeling_umt5 import UMT5Block, UMT5LayerNorm
 
 PACKED_DTYPES = (torch.float32, torch.bfloat16)
 
@@ -36,8 +37,8 @@ def can_pack(encoder: T5Stack, *, dtype: torch.dtype) -> bool:
 
     Not in training (dropout), not in fp16 (transformers clamps fp16 activations between
     layers), not while being traced or compiled (the packed shapes depend on the data), only with
-    SDPA attention, and only when every block is a plain ``T5Block`` (FSDP and activation
-    checkpointing wrap blocks with hooks that calling their sub-modules would skip).
+    SDPA attention, and only when every block is a plain ``T5Block`` or ``UMT5Block`` (FSDP and
+    activation checkpointing wrap blocks with hooks that calling their sub-modules would skip).
     """
     return (
         not encoder.training
@@ -45,7 +46,7 @@ def can_pack(encoder: T5Stack, *, dtype: torch.dtype) -> bool:
         and encoder.config._attn_implementation == "sdpa"
         and not torch.compiler.is_compiling()
         and not torch.jit.is_tracing()
-        and all(type(block) is T5Block for block in encoder.block)
+        and (all(type(block) is T5Block for block in encoder.block) or all(type(block) is UMT5Block for block in encoder.block))
     )
 
 
@@ -81,19 +82,24 @@ def packed_encoder_forward(
     if index is not None:
         hidden = hidden.index_select(0, index)  # (tokens, d_model)
 
-    first = encoder.block[0].layer[0].SelfAttention
-    bias = first.compute_bias(seq, seq, device=embeds.device).to(embeds.dtype)  # (1, heads, seq, seq)
-    if index is not None:
-        # The same additive mask transformers' SDPA path builds in every layer, built once here.
-        bias = torch.where(keep[:, None, None, :], bias, torch.finfo(embeds.dtype).min)  # (batch, heads, seq, seq)
-    bias = bias.contiguous()
+    def layer_bias(attention: nn.Module) -> torch.Tensor:
+        bias = attention.compute_bias(seq, seq, device=embeds.device).to(embeds.dtype)  # (1, heads, seq, seq)
+        if index is not None:
+            # The same additive mask transformers' SDPA path builds in every layer.
+            bias = torch.where(keep[:, None, None, :], bias, torch.finfo(embeds.dtype).min)  # (batch, heads, seq, seq)
+        return bias.contiguous()
+
+    # T5 and mT5 share layer 0's bias, combined with the mask once per call; UMT5 has one per layer.
+    per_layer = type(encoder.block[0]) is UMT5Block
+    bias = None if per_layer else layer_bias(encoder.block[0].layer[0].SelfAttention)
 
     # Without autograd, residual adds and ReLU write into buffers this function owns.
     inplace = not torch.is_grad_enabled()
     if inplace and index is None and inputs_embeds is not None:
         hidden = hidden.clone()  # the caller's tensor
     for block in encoder.block:
-        hidden = _self_attention(block.layer[0], hidden, layout, batch, seq, bias, inplace=inplace)
+        block_bias = layer_bias(block.layer[0].SelfAttention) if per_layer else bias
+        hidden = _self_attention(block.layer[0], hidden, layout, batch, seq, block_bias, inplace=inplace)
         hidden = _feed_forward(block.layer[-1], hidden, inplace=inplace)
     hidden = _rms_norm(encoder.final_layer_norm, hidden)
     if layout is None:
@@ -126,7 +132,7 @@ def _residual(hidden: torch.Tensor, update: torch.Tensor, *, inplace: bool) -> t
 def _rms_norm(norm: nn.Module, hidden: torch.Tensor) -> torch.Tensor:
     """``T5LayerNorm``; in fp32 as one fused kernel (the same formula), else the module itself."""
     weight = norm.weight
-    if hidden.dtype == weight.dtype == torch.float32 and type(norm) is T5LayerNorm:
+    if hidden.dtype == weight.dtype == torch.float32 and type(norm) in (T5LayerNorm, UMT5LayerNorm):
         return F.rms_norm(hidden, (hidden.shape[-1],), weight, norm.variance_epsilon)
     return norm(hidden)  # bf16: T5LayerNorm's own fp32 variance and casts
 

@@ -52,9 +52,9 @@ TASKS = ("classify", "zero-shot", "score", "rerank")
 OUTPUT_FORMATS = ("parquet", "jsonl")
 # How long connect() waits for a cluster's port to answer before saying it cannot be reached.
 CONNECT_TIMEOUT_S = 5.0
-# CPUs a read or write task asks for: reading text is light next to a T5 forward, and asking for a
-# whole CPU would leave no room for reads once the actors hold every CPU (a pool of 2 x 1 CPU on 2 cores).
-IO_TASK_CPUS = 0.25
+# CPUs a read or write task asks for: none. Reading text is light next to a T5 forward, and a task
+# asking for any CPU never starts once the actors hold every CPU (a pool of 2 x 1 CPU on 2 cores hung).
+IO_TASK_CPUS = 0
 _DEFAULT_GCS_PORT = 6379
 _DEFAULT_CLIENT_PORT = 10001
 
@@ -314,27 +314,30 @@ def _check_options(task: str, options: dict[str, Any]) -> None:
         check_labels(_label_list(options["labels"]))
 
 
-def _check_model(model: Any, task: str) -> None:
+# What each task needs of the model, in the words of loading.wrong_kind's message.
+_WANTED = {
+    "classify": "a classifier (t5cls convert / train, or an ONNX export of one)",
+    "zero-shot": "an NLI classifier (its labels include an entailment label)",
+    "score": "a seq2seq T5 (t5, flan-t5, mT5, UMT5) to score labels with",
+    "rerank": "a seq2seq T5 or a pair classifier to rerank with",
+}
+
+
+def _check_model(model: Any, task: str, base: Any = None) -> None:
     """Raise here, once, when ``model`` cannot serve ``task`` (rather than in every actor as it starts)."""
     if not isinstance(model, (str, os.PathLike)):
         raise InputError(f"model must be a directory or hub id (each actor loads it), got {type(model).__name__}.")
-    from transformers import AutoConfig
+    from .loading import inspect_model, wrong_kind
 
-    path = Path(model)
-    if path.is_dir() and any(path.glob("*.onnx")) and task == "classify":
-        return  # a `t5cls export` directory: Classifier takes it
-    try:
-        config = AutoConfig.from_pretrained(str(model))
-    except (OSError, ValueError) as exc:
-        raise FileNotFoundError(f"Cannot read the model {str(model)!r}: {exc}") from exc
-    architectures = config.architectures or ()
-    seq2seq = any(name.endswith("ForConditionalGeneration") for name in architectures) or (
-        config.model_type in ("t5", "mt5", "umt5") and not architectures
-    )
-    fits = {"classify": not seq2seq, "zero-shot": not seq2seq, "score": seq2seq, "rerank": True}[task]
+    info = inspect_model(model, base=base)  # reads config files only, no weights
+    fits = {
+        "classify": info.is_classifier or info.kind == "onnx",
+        "zero-shot": info.is_classifier and (info.nli or info.target.nli),
+        "score": info.is_seq2seq,
+        "rerank": info.is_seq2seq or info.is_classifier or info.kind == "onnx",
+    }[task]
     if not fits:
-        which = "a seq2seq T5 (task='score' or 'rerank')" if seq2seq else "a classifier (task='classify' or 'zero-shot')"
-        raise InputError(f"{str(model)!r} holds {which}, which cannot serve task={task!r}.")
+        raise wrong_kind(info, f"{_WANTED[task]} (task={task!r})")
 
 
 def _schema_names(dataset: ray.data.Dataset) -> list[str]:
@@ -416,7 +419,7 @@ def predict(
         source="The dataset",
         hint="Name the right one with text_column= (or the job's other *_column option, or the template's fields).",
     )
-    _check_model(model, task)
+    _check_model(model, task, options.get("base"))
     options["num_threads"] = max(1, int(num_cpus))
     if num_gpus and "device" not in options:
         options["device"] = "cuda"
@@ -526,7 +529,7 @@ def read_inputs(
         first = next(read_chunks(path, columns=required, text_columns=texts))
         schema = schema or pa.Schema.from_pandas(first, preserve_index=False).remove_metadata()
     datasource = _FilesDatasource(files, [required, texts], schema)
-    return ray.data.read_datasource(datasource, ray_remote_args={"num_cpus": IO_TASK_CPUS})
+    return ray.data.read_datasource(datasource, num_cpus=IO_TASK_CPUS)
 
 
 def read_query_documents(
@@ -545,7 +548,7 @@ def read_query_documents(
     for path in files:
         iter_query_documents(path, query_column=query_column, documents_column=documents_column, document_column=document_column)
     datasource = _FilesDatasource(files, columns, _query_schema(columns), groups=True)
-    return ray.data.read_datasource(datasource, ray_remote_args={"num_cpus": IO_TASK_CPUS})
+    return ray.data.read_datasource(datasource, num_cpus=IO_TASK_CPUS)
 
 
 def check_output_dir(out_dir: str | os.PathLike) -> None:

@@ -24,6 +24,7 @@ packed into batches by a token budget (:mod:`t5cls.batching`), results put back 
 from __future__ import annotations
 
 import logging
+import os
 import string
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,13 +33,14 @@ from typing import Any
 import numpy as np
 import torch
 from scipy.special import expit
-from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel
+from transformers import PreTrainedModel
 
-from .configuration import T5ClassificationConfig
+from .batching import DEFAULT_BATCH_TOKENS
+from .configuration import T5_MODEL_TYPES
 from .errors import InputError, InputTypeError
-from .inference import DEFAULT_BATCH_TOKENS, Classifier, default_device, default_dtype
-from .modeling import published_format
-from .scoring import SUPPORTED_MODEL_TYPES, LabelScorer, template_fields
+from .inference import Classifier
+from .loading import inspect_model, load_tokenizer, wrong_kind
+from .scoring import LabelScorer, template_fields
 from .windows import aggregate_windows, check_long_inputs, check_window, token_windows
 
 logger = logging.getLogger(__name__)
@@ -136,42 +138,24 @@ def _one_token(tokenizer: Any, word: Any, name: str) -> int:
 # --------------------------------------------------------------------------------------------
 
 
-def _kind_of(model: Any) -> str:
-    """``"seq2seq"`` or ``"classifier"`` for a loaded model, a directory or a hub id."""
+def _kind_of(model: Any, *, base: Any = None) -> str:
+    """``"seq2seq"`` or ``"classifier"`` for a loaded model, a directory or a hub id (see :func:`t5cls.inspect_model`)."""
     if isinstance(model, PreTrainedModel) or hasattr(model, "config"):
         config = model.config
-        seq2seq = getattr(config, "model_type", None) in SUPPORTED_MODEL_TYPES and hasattr(model, "lm_head")
+        seq2seq = getattr(config, "model_type", None) in T5_MODEL_TYPES and hasattr(model, "lm_head")
         return "seq2seq" if seq2seq else "classifier"
-    path = Path(model)
-    if path.is_dir():
-        if not (path / "config.json").is_file():
-            raise FileNotFoundError(f"{str(model)!r} is not a model directory (no config.json).")
-        if published_format(path) is not None:
-            return "classifier"
-    elif path.exists() or str(model).startswith((".", "/", "~")):
-        raise FileNotFoundError(f"{str(model)!r} is not a model directory.")
-    try:
-        config = AutoConfig.from_pretrained(str(model))
-    except (OSError, ValueError) as exc:
-        raise FileNotFoundError(f"Cannot load a model from {str(model)!r}: {exc}") from exc
-    architectures = getattr(config, "architectures", None) or []
-    if config.model_type in SUPPORTED_MODEL_TYPES and not any(a.endswith("ForSequenceClassification") for a in architectures):
+    info = inspect_model(model, base=base)
+    if info.is_seq2seq:
         return "seq2seq"
-    return "classifier"
+    if info.is_classifier or info.kind == "onnx":
+        return "classifier"
+    raise wrong_kind(info, "a seq2seq T5 or a pair classifier to rerank with")
 
 
 def _pair_classifier(model: Any, tokenizer: Any, **options: Any) -> Classifier:
-    if isinstance(model, (str, Path)):
-        config = AutoConfig.from_pretrained(str(model)) if published_format(model) is None else None
-        if config is None or config.model_type == T5ClassificationConfig.model_type:
-            return Classifier(model, tokenizer, **options)  # t5cls's own formats
-        # Any other transformers sequence classifier: loaded here, run by Classifier.
-        dtype = default_dtype(default_device(options.get("device")), options.get("dtype"))
-        loaded = AutoModelForSequenceClassification.from_pretrained(str(model), dtype=dtype).eval()
-        return Classifier(loaded, tokenizer or AutoTokenizer.from_pretrained(str(model)), **options)
-    if tokenizer is None:
+    if not isinstance(model, (str, os.PathLike)) and tokenizer is None:
         raise InputError("Pass the tokenizer with the model: Reranker((model, tokenizer)) or Reranker(model, tokenizer=tokenizer).")
-    return Classifier(model, tokenizer, **options)
+    return Classifier(model, tokenizer, **options)  # any classifier directory: t5cls's formats or transformers'
 
 
 def _relevant_index(labels: list[str], relevant_label: Any) -> int:
@@ -220,6 +204,8 @@ class Reranker:
             (torch int8 linear layers in the packed encoder), a pair classifier through ``Classifier``'s
             ONNX Runtime int8 path.
         show_progress_bar: ``False`` never shows one; otherwise one shows on long runs in a terminal.
+        base: for a PEFT adapter directory, its base model (default: the adapter's
+            ``base_model_name_or_path``); the adapter is merged.
 
     Raises:
         InputError: a template without ``{query}``/``{document}``, a true/false word that is not
@@ -249,6 +235,7 @@ class Reranker:
         dtype: torch.dtype | str | None = None,
         quantize: str | None = None,
         show_progress_bar: bool | None = None,
+        base: str | os.PathLike | None = None,
     ):
         self._pieces = check_rerank_template(template)
         self.template = template
@@ -259,13 +246,15 @@ class Reranker:
             raise InputError(f"max_length={max_length!r} must be a number of tokens (at least 2), or None for the tokenizer's maximum.")
         if isinstance(model, tuple) and len(model) == 2 and tokenizer is None:
             model, tokenizer = model
-        self.kind = _kind_of(model)
-        options = {"device": device, "dtype": dtype, "quantize": quantize, "max_length": max_length, "batch_tokens": batch_tokens}
+        if base is not None and not isinstance(model, (str, os.PathLike)):
+            raise InputError(f"base={base!r} goes with a PEFT adapter directory, not with a loaded {type(model).__name__}.")
+        self.kind = _kind_of(model, base=base)
+        options = {"device": device, "dtype": dtype, "quantize": quantize, "max_length": max_length, "batch_tokens": batch_tokens, "base": base}
         if self.kind == "seq2seq":
             if relevant_label is not None:
                 raise InputError(f"relevant_label={relevant_label!r} is for pair classifiers; a seq2seq T5 answers true_word / false_word.")
-            if isinstance(model, (str, Path)):
-                tokenizer = tokenizer or AutoTokenizer.from_pretrained(str(model))
+            if isinstance(model, (str, os.PathLike)):
+                tokenizer = tokenizer or load_tokenizer(model, base=base, what="Reranker(model, tokenizer=...)")
             elif tokenizer is None:
                 raise InputError("Pass the tokenizer with the model: Reranker((model, tokenizer)) or Reranker(model, tokenizer=tokenizer).")
             # The words are checked before any weights load.

@@ -31,8 +31,8 @@ sixth of the encoder again at t5 shapes, for one decoder position to read.
 
 from __future__ import annotations
 
-import json
 import logging
+import os
 import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -41,16 +41,18 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from scipy.special import softmax
 from scipy.stats import entropy as _entropy
 from torch import nn
 from tqdm.auto import tqdm
-from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, PreTrainedModel
+from transformers import PreTrainedModel
 from transformers.masking_utils import create_bidirectional_mask
 from transformers.models.t5.modeling_t5 import T5Block, T5LayerCrossAttention
+from transformers.models.umt5.modeling_umt5 import UMT5Block
 
 from .allocator import tune_malloc
-from .batching import min_padding_batches
+from .batching import DEFAULT_BATCH_TOKENS, PACKED_PADDING_COST, min_padding_batches
 from .calibration import (
     CONTENT_FREE_INPUTS,
     check_calibration,
@@ -59,17 +61,16 @@ from .calibration import (
     domain_pmi,
     fill_fields,
 )
-from .configuration import T5ClassificationConfig
+from .configuration import T5_MODEL_TYPES, T5ClassificationConfig
+from .devices import QUANTIZATIONS, default_device, default_dtype
 from .errors import InputError, InputTypeError, check_bool, check_int, check_max_length
-from .inference import DEFAULT_BATCH_TOKENS, PACKED_PADDING_COST, QUANTIZATIONS, default_device, default_dtype
 from .labels import check_labels
-from .modeling import published_format
+from .loading import default_max_length, inspect_model, load_seq2seq_model, load_tokenizer, wrong_kind
 from .packed import can_pack, packed_encoder_forward
 
 logger = logging.getLogger(__name__)
 
-SUPPORTED_MODEL_TYPES = ("t5", "mt5")
-MODES = ("full", "first_token")
+SCORING_MODES = ("full", "first_token")
 NORMALIZATIONS = ("sum", "mean", "chars")
 # Most fp32 logits held at once by the vocabulary projection (128 MiB); the batch is cut to fit.
 LOGIT_BUDGET = 1 << 25
@@ -263,6 +264,37 @@ def _check_choice(name: str, value: Any, choices: Sequence[Any]) -> Any:
     return value
 
 
+def _umt5_tree_block(
+    block: UMT5Block,
+    hidden: torch.Tensor,
+    tree_mask: torch.Tensor,
+    depths: torch.Tensor,
+    size: int,
+    encoder_hidden: torch.Tensor,
+    cross_mask: Any,
+) -> torch.Tensor:
+    """One ``UMT5Block`` over the label tree ``hidden`` (batch, nodes, d_model).
+
+    A UMT5 attention layer computes its relative position bias from the positions 0..n-1 of its
+    input; in the tree a node sits at its depth, so the self-attention runs here with the layer's
+    own ``compute_bias`` indexed by depth (as for T5's shared bias), and the cross-attention and
+    feed-forward sub-layers are the block's own modules.
+    """
+    layer, attention = block.layer[0], block.layer[0].SelfAttention
+    batch, nodes, _ = hidden.shape
+    grid = attention.compute_bias(size, size)  # (1, heads, size, size)
+    mask = grid[:, :, depths[:, None], depths[None, :]].to(hidden.dtype) + tree_mask  # (1, heads, nodes, nodes)
+    normed = layer.layer_norm(hidden)
+
+    def heads(projection: nn.Module) -> torch.Tensor:
+        return projection(normed).view(batch, nodes, attention.n_heads, attention.key_value_proj_dim).transpose(1, 2)
+
+    context = F.scaled_dot_product_attention(heads(attention.q), heads(attention.k), heads(attention.v), attn_mask=mask, scale=attention.scaling)
+    hidden = hidden + layer.dropout(attention.o(context.transpose(1, 2).reshape(batch, nodes, -1)))
+    hidden = block.layer[1](hidden, encoder_hidden_states=encoder_hidden, attention_mask=cross_mask)[0]
+    return block.layer[-1](hidden)
+
+
 # --------------------------------------------------------------------------------------------
 # Cross-attention for a few decoder positions
 # --------------------------------------------------------------------------------------------
@@ -327,37 +359,24 @@ def _not_seq2seq(where: str, model_type: Any) -> InputError:
         )
     return InputError(
         f"{where} has model_type {model_type!r}; LabelScorer needs a T5ForConditionalGeneration-compatible "
-        f"seq2seq checkpoint (model_type in {SUPPORTED_MODEL_TYPES}: t5, t5-v1_1, flan-t5, mT5, byT5, UL2)."
+        f"seq2seq checkpoint (model_type in {T5_MODEL_TYPES}: t5, t5-v1_1, flan-t5, mT5, UMT5, byT5, UL2)."
     )
 
 
-def load_seq2seq(src: str | Path, *, device: torch.device, dtype: torch.dtype) -> tuple[PreTrainedModel, Any]:
-    """Load a seq2seq T5 and its tokenizer, refusing classifiers and checkpoints with missing weights."""
-    path = Path(src)
-    if path.is_dir():
-        config_file = path / "config.json"
-        if not config_file.is_file():
-            raise FileNotFoundError(f"{str(src)!r} is not a model directory (no config.json).")
-        model_type = json.loads(config_file.read_text()).get("model_type")
-        model_type = published_format(path) or model_type
-        if model_type not in SUPPORTED_MODEL_TYPES:
-            raise _not_seq2seq(repr(str(src)), model_type)
-    elif path.exists() or str(src).startswith((".", "/", "~")):
-        raise FileNotFoundError(f"{str(src)!r} is not a checkpoint directory.")
-    try:
-        model, info = AutoModelForSeq2SeqLM.from_pretrained(str(src), dtype=dtype, output_loading_info=True)
-    except OSError as exc:
-        raise FileNotFoundError(f"Could not load a seq2seq model from {str(src)!r}: {exc}") from exc
-    if info["missing_keys"]:
-        missing = sorted(info["missing_keys"])
-        raise InputError(
-            f"{str(src)!r} lacks {len(missing)} weight(s) of a seq2seq T5 (e.g. {missing[:3]}); "
-            "is it an encoder-only or classifier checkpoint? LabelScorer needs a T5ForConditionalGeneration checkpoint."
-        )
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(str(src))
-    except (OSError, ValueError) as exc:
-        raise InputError(f"No tokenizer could be loaded from {str(src)!r} ({exc}); pass LabelScorer((model, tokenizer), ...).") from exc
+def load_seq2seq(
+    src: str | Path, *, device: torch.device, dtype: torch.dtype, base: str | os.PathLike | None = None
+) -> tuple[PreTrainedModel, Any]:
+    """Load a seq2seq T5 (or a PEFT adapter over one, merged) and its tokenizer, refusing anything else.
+
+    Raises:
+        FileNotFoundError: no such directory or hub id.
+        InputError: a classifier, an encoder-only checkpoint, or no tokenizer.
+    """
+    info = inspect_model(src, base=base)
+    if not info.is_seq2seq:
+        raise wrong_kind(info, "a seq2seq T5 (LabelScorer scores label text with its LM head)")
+    model = load_seq2seq_model(info, dtype=dtype)
+    tokenizer = load_tokenizer(info, what="LabelScorer((model, tokenizer), ...)")
     return model.to(device).eval(), tokenizer
 
 
@@ -375,7 +394,7 @@ def _check_quantize(quantize: Any, device: Any, dtype: Any) -> str | None:
 def _check_model(model: Any) -> None:
     config = getattr(model, "config", None)
     model_type = getattr(config, "model_type", None)
-    if not isinstance(model, PreTrainedModel) or model_type not in SUPPORTED_MODEL_TYPES or not hasattr(model, "lm_head"):
+    if not isinstance(model, PreTrainedModel) or model_type not in T5_MODEL_TYPES or not hasattr(model, "lm_head"):
         raise _not_seq2seq(f"The model ({type(model).__name__})", model_type)
     implementation = getattr(config, "_attn_implementation", None)
     if implementation not in (None, "eager", "sdpa"):
@@ -417,6 +436,8 @@ class LabelScorer:
         batch_tokens: most padded encoder tokens plus decoder tree nodes per batch.
         max_length: truncate prompts to this many tokens (defaults to the tokenizer's maximum).
         show_progress_bar: show a tqdm bar over batches (only on a terminal).
+        base: for a PEFT adapter directory (``task_type`` SEQ_2_SEQ_LM), its base seq2seq model
+            (default: the adapter's ``base_model_name_or_path``); the adapter is merged for scoring.
 
     Raises:
         InputError: empty, duplicate or indistinguishable labels, a template without a named field,
@@ -452,13 +473,14 @@ class LabelScorer:
         batch_tokens: int = DEFAULT_BATCH_TOKENS,
         max_length: int | None = None,
         show_progress_bar: bool = True,
+        base: str | os.PathLike | None = None,
     ):
         self.labels = check_labels(labels)
         self.template = template
         self.fields = template_fields(template)
         self.normalize = _check_choice("normalize", normalize, NORMALIZATIONS)
         self.calibrate = check_calibration(calibrate)
-        self.mode = _check_choice("mode", mode, MODES)
+        self.mode = _check_choice("mode", mode, SCORING_MODES)
         if mode == "first_token" and normalize != "sum":
             raise InputError(f"mode='first_token' scores one token per label; use normalize='sum', not {normalize!r}.")
         self.batch_tokens = check_int("batch_tokens", batch_tokens, hint="padded tokens per batch")
@@ -472,9 +494,11 @@ class LabelScorer:
             tune_malloc()  # see t5cls.allocator
         if isinstance(model, tuple) and len(model) == 2 and tokenizer is None:
             model, tokenizer = model
-        if isinstance(model, (str, Path)):
+        if base is not None and not isinstance(model, (str, os.PathLike)):
+            raise InputError(f"base={base!r} goes with a PEFT adapter directory, not with a loaded {type(model).__name__}.")
+        if isinstance(model, (str, os.PathLike)):
             self.dtype = default_dtype(self.device, dtype)
-            self.model, loaded_tokenizer = load_seq2seq(model, device=self.device, dtype=self.dtype)
+            self.model, loaded_tokenizer = load_seq2seq(model, device=self.device, dtype=self.dtype, base=base)
             tokenizer = tokenizer or loaded_tokenizer
         else:
             _check_model(model)
@@ -491,8 +515,7 @@ class LabelScorer:
             # A model this scorer loaded is its own to quantise; a model passed in is copied.
             self.model = quantize_linear_int8(self.model, inplace=isinstance(model, (str, Path)))
         self.tokenizer = tokenizer
-        tokenizer_max = getattr(tokenizer, "model_max_length", None) or 512
-        self.max_length = max_length or (tokenizer_max if tokenizer_max < 100_000 else 512)
+        self.max_length = default_max_length(tokenizer, max_length)
 
         self._label_ids = self._tokenize_labels()
         if mode == "first_token":
@@ -570,9 +593,13 @@ class LabelScorer:
         # The first block's own compute_bias(q, k)[..., i, j] is the bias of relative position j - i;
         # indexing it by depth gives each (query node, key node) pair the bias its label sees alone.
         depths = tree["depths"]
-        grid = decoder.block[0].layer[0].SelfAttention.compute_bias(self.trie.max_depth + 1, self.trie.max_depth + 1)
-        position_bias = grid[:, :, depths[:, None], depths[None, :]]  # (1, heads, nodes, nodes)
-        if self._factors_cross_attention():
+        size = self.trie.max_depth + 1
+        grid = None if type(decoder.block[0]) is UMT5Block else decoder.block[0].layer[0].SelfAttention.compute_bias(size, size)
+        position_bias = None if grid is None else grid[:, :, depths[:, None], depths[None, :]]  # (1, heads, nodes, nodes)
+        if grid is None:
+            for block in decoder.block:  # UMT5: each layer its own bias, indexed by depth the same way
+                hidden = _umt5_tree_block(block, hidden, tree["mask"], depths, size, encoder_hidden, cross_mask)
+        elif self._factors_cross_attention():
             # (batch, 1, 1, seq) additive: 0 at real tokens, the dtype's minimum at padding.
             additive = (1.0 - attention_mask[:, None, None, :].to(hidden.dtype)) * torch.finfo(hidden.dtype).min
             for block in decoder.block:
@@ -732,6 +759,6 @@ __all__ = [
     "length_normalize",
     "load_seq2seq",
     "template_fields",
-    "MODES",
+    "SCORING_MODES",
     "NORMALIZATIONS",
 ]

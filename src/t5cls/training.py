@@ -46,6 +46,7 @@ from .evaluation import (
 )
 from .inputs import TextInput
 from .labels import MULTI_LABEL, REGRESSION, SINGLE_LABEL, check_known_labels, encode_labels, infer_problem_type, label_names, parse_labels
+from .loading import ADAPTER_CONFIG_FILE, LORA_INSTALL
 from .metrics import MAIN_METRIC
 from .reports import LOSS_PLOT, METRICS_FILE, plot_loss_curve, write_json
 from .temperature import check_fit_labels
@@ -128,51 +129,55 @@ def _is_path(src: Any) -> bool:
     return isinstance(src, (str, os.PathLike))
 
 
-def _existing_classifier(src: Any) -> Any:
-    """``src`` loaded as a :class:`T5ForClassification` (fp32) when it is one already, else None."""
+def _existing_classifier(src: Any, *, base: Any = None) -> tuple[Any, Any]:
+    """``(classifier, source)``: ``src`` loaded as a :class:`T5ForClassification` (fp32) when it is
+    one already (else None), and what to train from otherwise (``src``, or a merged adapter model)."""
     import torch
-    from transformers import AutoConfig, PreTrainedModel
+    from transformers import PreTrainedModel
 
-    from .configuration import T5ClassificationConfig
-    from .modeling import T5ForClassification, published_format
+    from .loading import T5_CLASSIFIER_KINDS, inspect_model, load_classifier_model, load_seq2seq_model, wrong_kind
+    from .modeling import T5ForClassification
 
     if isinstance(src, T5ForClassification):
-        return src
+        return src, src
     if isinstance(src, PreTrainedModel) or not _is_path(src):
+        if base is not None:
+            raise InputError(f"base={base!r} goes with a PEFT adapter directory, not with a loaded {type(src).__name__}.")
+        return None, src
+    info = inspect_model(src, base=base)
+    if info.kind in T5_CLASSIFIER_KINDS or (info.kind == "peft" and info.target.kind in T5_CLASSIFIER_KINDS and info.is_classifier):
+        return load_classifier_model(info, dtype=torch.float32), src
+    if info.kind == "peft" and info.is_classifier and info.config.get("classifier_config") is not None:
+        return load_classifier_model(info, dtype=torch.float32), src  # a train(lora=...) adapter over a seq2seq T5
+    if info.kind == "peft" and info.is_seq2seq:
+        return None, load_seq2seq_model(info, dtype=torch.float32)  # merged: converted or fine-tuned below
+    if info.kind == "seq2seq":
+        return None, src
+    raise wrong_kind(info, "a T5 checkpoint or T5 classifier to train")
+
+
+def _adapter_base(src: Any) -> str | None:
+    """What a LoRA adapter trained from ``src`` names as its base: a local directory in full, or a hub id."""
+    if not _is_path(src):
         return None
-    path = Path(src)
-    if path.is_dir():
-        config_file = path / "config.json"
-        is_classifier = published_format(path) is not None or (
-            config_file.is_file() and json.loads(config_file.read_text()).get("model_type") == T5ClassificationConfig.model_type
-        )
-        return T5ForClassification.from_pretrained(path, dtype=torch.float32) if is_classifier else None
-    if path.exists():
-        raise InputError(f"{str(src)!r} is a file; pass a checkpoint directory (config.json + weights) or a hub id.")
-    try:
-        config = AutoConfig.from_pretrained(str(src))
-    except Exception:  # not on the hub / offline: from_t5 reports it with the full story
-        return None
-    if config.model_type != T5ClassificationConfig.model_type:
-        return None
-    return T5ForClassification.from_pretrained(str(src), dtype=torch.float32)
+    path = Path(src).expanduser()
+    if (path / ADAPTER_CONFIG_FILE).is_file():
+        return None  # trained on top of a merged adapter: no single directory is its base
+    return str(path.resolve()) if path.is_dir() else os.fspath(src)
 
 
 def _existing_labels(config: Any) -> list[str]:
     return [config.id2label[i] for i in range(config.num_labels)]
 
 
-def _load_tokenizer(src: Any, tokenizer: Any) -> Any:
+def _training_tokenizer(src: Any, tokenizer: Any, *, base: Any = None) -> Any:
     if tokenizer is not None:
         return tokenizer
     if not _is_path(src):
         raise InputError("Pass tokenizer= with an in-memory model: train(model, data, tokenizer=tokenizer, ...).")
-    from transformers import AutoTokenizer
+    from .loading import load_tokenizer
 
-    try:
-        return AutoTokenizer.from_pretrained(str(src))
-    except Exception as exc:
-        raise InputError(f"No tokenizer could be loaded from {str(src)!r} ({exc}); pass tokenizer=.") from exc
+    return load_tokenizer(src, base=base, what="train(..., tokenizer=...)")
 
 
 def _load_model(
@@ -423,14 +428,20 @@ def _move_into(staging: Path, output_dir: Path) -> None:
     staging.rmdir()
 
 
-def _save_final(trainer: Any, output_dir: Path, *, tokenizer: Any, lora: bool) -> None:
-    """Save the trained model into ``output_dir``; every process calls this (FSDP gathers shards)."""
+def _save_final(trainer: Any, output_dir: Path, *, tokenizer: Any, lora: bool, adapter_config: Any = None) -> None:
+    """Save the trained model into ``output_dir``; every process calls this (FSDP gathers shards).
+
+    ``adapter_config``: with LoRA over a classifier converted from a seq2seq T5 here, its config,
+    saved beside the adapter so that t5cls loads ``adapter/`` on its own (base converted, adapter merged).
+    """
     staging = output_dir / ".final-model"
     if lora:
         # The adapter alone (small; for PEFT users), then the merged model so that Classifier and
         # transformers load the directory as a plain classifier.
         trainer.save_model(str(staging / ADAPTER_DIR))
         if trainer.is_world_process_zero():
+            if adapter_config is not None:
+                adapter_config.save_pretrained(staging / ADAPTER_DIR)
             if trainer.is_fsdp_enabled:
                 logger.warning("LoRA with FSDP: only the adapter is saved (in %s); merge it on one device.", ADAPTER_DIR)
             else:
@@ -463,6 +474,7 @@ def train(
     *,
     tokenizer: Any = None,
     callbacks: Sequence[Any] = (),
+    base: str | os.PathLike | None = None,
     **overrides: Any,
 ) -> TrainResult:
     """Fine-tune a T5 classifier (or a text-to-text T5) on labelled data and write a report.
@@ -480,6 +492,8 @@ def train(
             and, at the end, through :class:`t5cls.Classifier` on the saved model.
         config: the settings (see :class:`t5cls.TrainingConfig` for each field and its default).
         tokenizer: needed with an in-memory model; loaded from ``model`` otherwise.
+        base: when ``model`` is a PEFT adapter directory, its base model (default: the adapter's
+            ``base_model_name_or_path``); training starts from the merged model.
         callbacks: extra ``transformers.TrainerCallback`` objects.
         **overrides: fields of :class:`t5cls.TrainingConfig` (``output_dir``, ``epochs``,
             ``learning_rate``, ``batch_size``, ``lora``, ``mode``, ``resume`` ...), replacing the
@@ -517,7 +531,8 @@ def train(
     columns = [text_column, label_column] + ([text_pair_column] if text_pair_column else [])
     read = dict(columns=columns, text_column=text_column, text_pair_column=text_pair_column, label_column=label_column)
     train_set = _read_labelled(train_data, name="training", **read)
-    classifier = _existing_classifier(model)
+    source = model
+    classifier, model = _existing_classifier(source, base=base)
     problem_type, names = _label_plan(
         train_set, existing=classifier.config if classifier is not None else None, problem_type=config.problem_type,
         labels=config.labels, separator=label_separator, label_column=label_column,
@@ -547,7 +562,7 @@ def train(
     from transformers import EarlyStoppingCallback, PrinterCallback, Trainer, set_seed
 
     set_seed(seed)  # the new head and queries start the same way for the same seed
-    tokenizer = _load_tokenizer(model, tokenizer)
+    tokenizer = _training_tokenizer(source, tokenizer, base=base)
     model = _load_model(
         model, mode=mode, existing=classifier, problem_type=problem_type, labels=names,
         num_decoder_layers=config.num_decoder_layers, classifier_dropout=config.classifier_dropout,
@@ -573,10 +588,18 @@ def train(
         output_dir.mkdir(parents=True, exist_ok=True)
     state.wait_for_everyone()
 
+    adapter_config = None
     if lora:
-        from peft import get_peft_model
+        try:
+            from peft import get_peft_model
+        except ImportError as exc:
+            raise ImportError(f"lora= needs peft: {LORA_INSTALL}.") from exc
 
+        if mode == "classifier" and classifier is None:
+            adapter_config = model.config  # the base is converted here: loading adapter/ converts it again
         model = get_peft_model(model, _lora_config(lora, mode=mode, model=model))
+        if _adapter_base(source) is not None:
+            model.peft_config["default"].base_model_name_or_path = _adapter_base(source)
         if config.gradient_checkpointing:
             model.enable_input_require_grads()  # frozen embeddings: checkpointed blocks still need a grad path
 
@@ -608,7 +631,7 @@ def train(
         if flush:
             torch.set_flush_denormal(False)
     seconds = time.perf_counter() - started
-    _save_final(trainer, output_dir, tokenizer=tokenizer, lora=bool(lora))
+    _save_final(trainer, output_dir, tokenizer=tokenizer, lora=bool(lora), adapter_config=adapter_config)
     resumed_from = int(_CHECKPOINT_RE.match(checkpoint.name).group(1)) if checkpoint is not None else None
 
     metrics = None

@@ -10,7 +10,7 @@ once, sorted by length and packed into batches by a token budget, instead of one
 
 from __future__ import annotations
 
-import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,14 +18,15 @@ from typing import Any
 
 import numpy as np
 import torch
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel
+from transformers import PreTrainedModel
 
-from .configuration import T5ClassificationConfig
+from .batching import DEFAULT_BATCH_TOKENS
+from .devices import QUANTIZATIONS, default_device, default_dtype
 from .errors import InputError, InputTypeError, check_bool, check_choice, check_int, check_max_length, check_number
-from .inference import DEFAULT_BATCH_TOKENS, QUANTIZATIONS, Classifier, default_device, default_dtype
+from .inference import Classifier
 from .inputs import as_text_list
 from .labels import check_labels
-from .modeling import T5ForClassification, published_format
+from .loading import inspect_model, load_classifier_model, load_tokenizer, wrong_kind
 from .temperature import check_min_score
 from .windows import aggregate_windows, check_aggregate, check_long_inputs, check_window
 
@@ -118,30 +119,16 @@ def check_template(template: str) -> None:
         )
 
 
-def load_nli_model(src: str | Path, *, dtype: torch.dtype | None = None) -> tuple[PreTrainedModel, Any]:
+def load_nli_model(
+    src: str | Path, *, dtype: torch.dtype | None = None, base: str | os.PathLike | None = None
+) -> tuple[PreTrainedModel, Any]:
     """Load an NLI classifier and its tokenizer: a t5cls directory, the published T5ForClassification
-    format, or any transformers ``AutoModelForSequenceClassification`` checkpoint (directory or hub id)."""
-    path = Path(src)
-    if path.is_dir() and not (path / "config.json").is_file():
-        raise FileNotFoundError(f"{str(src)!r} is not a model directory (no config.json).")
-    try:
-        if published_format(path) is not None:
-            # model_type "t5" would make the Auto classes build transformers' T5ForSequenceClassification.
-            model = T5ForClassification.from_pretrained(path, dtype=dtype)
-        else:
-            model = AutoModelForSequenceClassification.from_pretrained(str(src), dtype=dtype)
-        tokenizer = AutoTokenizer.from_pretrained(str(src))
-    except OSError as exc:  # transformers' "not a local folder and not a model on the Hub"
-        raise FileNotFoundError(f"Cannot load the NLI model {str(src)!r}: {exc}") from exc
-    return model.eval(), tokenizer
-
-
-def _t5cls_directory(path: Path) -> bool:
-    """A saved T5ForClassification (or its ONNX export): the directories :class:`Classifier` loads itself."""
-    config = path / "config.json"
-    if not config.is_file():
-        return False
-    return json.loads(config.read_text()).get("model_type") == T5ClassificationConfig.model_type or published_format(path) is not None
+    format, any transformers sequence classifier (directory or hub id), or a PEFT adapter over one."""
+    info = inspect_model(src, base=base)
+    if not info.is_classifier:
+        raise wrong_kind(info, "an NLI classifier")
+    model = load_classifier_model(info, dtype=dtype)
+    return model, load_tokenizer(info, what="ZeroShotClassifier(model, tokenizer)")
 
 
 class ZeroShotClassifier:
@@ -175,6 +162,9 @@ class ZeroShotClassifier:
         stride: with ``"chunk"``, tokens of overlap between consecutive windows (smaller than
             ``max_length``); default a quarter of the window.
         aggregate: with ``"chunk"``, ``"mean"`` or ``"max"`` over the windows' label scores.
+        base: for a PEFT adapter directory (such as the adapters published over
+            flan-t5-xxl-classif-3way), its base model (default: the adapter's
+            ``base_model_name_or_path``); the adapter is merged into it.
 
     ``model`` may also be a :class:`t5cls.Classifier` over an NLI model: its batching and backend
     (torch or ONNX, fp32 or int8) are shared, not copied.
@@ -201,20 +191,24 @@ class ZeroShotClassifier:
         long_inputs: str = "truncate",
         stride: int | None = None,
         aggregate: str = "mean",
+        base: str | os.PathLike | None = None,
     ):
         check_max_length(max_length)
         check_int("batch_tokens", batch_tokens, hint="padded tokens per batch")
         check_choice("quantize", quantize, QUANTIZATIONS)
         check_long_inputs(long_inputs)
         check_aggregate(aggregate)
+        if base is not None and not isinstance(model, (str, os.PathLike)):
+            raise InputError(f"base={base!r} goes with a PEFT adapter directory, not with a loaded {type(model).__name__}.")
         classifier: Classifier | None = model if isinstance(model, Classifier) else None
-        if classifier is None and quantize and isinstance(model, (str, Path)) and _t5cls_directory(Path(model)):
-            # Classifier's own int8 path: an export's model_int8.onnx, else export (and quantise) once.
-            classifier = Classifier(model, tokenizer, device=device, quantize=quantize, max_length=max_length, batch_tokens=batch_tokens)
-        elif classifier is None and isinstance(model, (str, Path)):
+        info = inspect_model(model, base=base) if classifier is None and isinstance(model, (str, os.PathLike)) else None
+        if info is not None and (quantize or info.kind == "onnx"):
+            # Classifier's own ONNX path: an export's model_int8.onnx (or model.onnx), else export (and quantise) once.
+            classifier = Classifier(info, tokenizer, device=device, quantize=quantize, max_length=max_length, batch_tokens=batch_tokens)
+        elif info is not None:
             # Loaded in the dtype it will run in; Classifier moves it to the device.
             run_dtype = torch.float32 if quantize else default_dtype(default_device(device), dtype)
-            model, loaded_tokenizer = load_nli_model(model, dtype=run_dtype)
+            model, loaded_tokenizer = load_nli_model(info, dtype=run_dtype)
             tokenizer = tokenizer or loaded_tokenizer
         elif classifier is None and tokenizer is None:
             raise InputError("Pass the tokenizer with the model: ZeroShotClassifier(model, tokenizer).")

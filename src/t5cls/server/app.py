@@ -27,14 +27,13 @@ accepting connections, in-flight requests complete, then the batchers drain and 
 from __future__ import annotations
 
 import errno
-import json
 import logging
 import math
 import socket
 from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -46,9 +45,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from scipy.stats import entropy
 
+from ..batching import DEFAULT_BATCH_TOKENS
+from ..devices import default_device, default_dtype
 from ..errors import USER_ERRORS, InputError, check_int, check_number
-from ..inference import DEFAULT_BATCH_TOKENS
-from ..modeling import published_format
+from ..loading import ModelInfo, default_max_length, inspect_model, wrong_kind
 from . import cohere, hf, metrics, page, tei
 from .batcher import BatcherClosedError, MicroBatcher
 from .bodies import (
@@ -77,7 +77,6 @@ DEFAULT_MAX_CHARS = 10_000
 DEFAULT_MAX_BODY_BYTES = 1 << 20
 # Rerank requests carry many documents (Cohere suggests up to 1,000): they have their own limit.
 DEFAULT_MAX_DOCUMENTS = 1000
-SEQ2SEQ_MODEL_TYPES = ("t5", "mt5")
 # Label scorers (label trie + decoder tensors, cheap to build) kept per (labels, template).
 SCORER_CACHE_SIZE = 32
 
@@ -85,55 +84,26 @@ SCORER_CACHE_SIZE = 32
 # --- what the model directory holds ---------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ModelInfo:
-    """What ``create_app`` learns from ``config.json`` before loading any weights.
+def inspect_model_dir(model_dir: str | Path, *, base: str | Path | None = None) -> ModelInfo:
+    """:func:`t5cls.inspect_model` of ``model_dir``, checked to be something the server runs.
 
-    ``kind`` is ``"classifier"`` (T5ForClassification, published T5ForClassification or EncT5) or
-    ``"seq2seq"`` (a T5 with its LM head, for label scoring); ``nli`` says whether a classifier has
-    an ``entail*`` label, which turns on zero-shot classification.
-    """
-
-    path: Path
-    kind: Literal["classifier", "seq2seq"]
-    model_type: str
-    labels: list[str] = field(default_factory=list)
-    nli: bool = False
-
-
-def inspect_model_dir(model_dir: str | Path) -> ModelInfo:
-    """Read ``config.json`` and say what can be served from ``model_dir``.
+    A classifier (any kind :class:`t5cls.Classifier` loads, a PEFT adapter over one included) is
+    served on ``/v1/classify`` (and ``/v1/zero-shot`` when it is an NLI model); a seq2seq T5 (or an
+    adapter over one) on ``/v1/score``.
 
     Raises:
-        FileNotFoundError: ``model_dir`` has no ``config.json``.
-        ValueError: the directory holds a model that is neither a T5 classifier nor a seq2seq T5.
+        FileNotFoundError: ``model_dir`` does not exist or has no ``config.json``.
+        InputError: the directory holds a model the server cannot run (an ONNX export, say).
     """
-    path = Path(model_dir)
-    config_file = path / "config.json"
-    if not config_file.is_file():
-        raise FileNotFoundError(
-            f"{str(model_dir)!r} is not a model directory (no config.json); pass a directory written by "
-            "`t5cls convert` / save_pretrained, or a seq2seq T5 checkpoint directory."
-        )
-    config = json.loads(config_file.read_text())
-    model_type = str(config.get("model_type"))
-    architectures = config.get("architectures") or []
-    if model_type == "t5cls" and not any(path.glob("*.safetensors")) and (path / "model.onnx").is_file():
-        raise InputError(
-            f"{str(model_dir)!r} is an ONNX export (model.onnx, no torch weights); t5cls serve runs the torch "
-            "model: pass the classifier directory it was exported from."
-        )
-    if model_type == "t5cls" or published_format(path) is not None:
-        id2label = config.get("id2label") or {}
-        labels = [str(id2label[k]) for k in sorted(id2label, key=int)]
-        nli = any(label.lower().startswith("entail") for label in labels)
-        return ModelInfo(path, "classifier", model_type, labels, nli)
-    if model_type in SEQ2SEQ_MODEL_TYPES and (not architectures or any("ConditionalGeneration" in a for a in architectures)):
-        return ModelInfo(path, "seq2seq", model_type)
-    raise InputError(
-        f"{str(model_dir)!r} holds a {model_type!r} model ({', '.join(architectures) or 'no architectures'}); "
-        "t5cls serve needs a T5 classifier (make one with `t5cls convert`) or a seq2seq T5 (t5, mT5, flan-t5)."
-    )
+    info = inspect_model(model_dir, base=base)
+    if not (info.is_classifier or info.is_seq2seq):
+        raise wrong_kind(info, "a model t5cls serve runs (a classifier or a seq2seq T5)")
+    return info
+
+
+def _role(info: ModelInfo) -> str:
+    """``"classifier"`` or ``"seq2seq"``: which endpoints serve the model."""
+    return "classifier" if info.is_classifier else "seq2seq"
 
 
 # --- request and response bodies -------------------------------------------------------------
@@ -254,7 +224,7 @@ class ServerSettings:
 
     def check(self) -> None:
         """Raise :class:`InputError` for a limit that is not positive, or a device this machine lacks."""
-        from ..inference import default_device, default_dtype
+        from ..devices import default_device, default_dtype
 
         for name in ("max_batch_tokens", "max_inputs", "max_chars", "max_body_bytes", "max_documents"):
             check_int(name, getattr(self, name))
@@ -293,12 +263,12 @@ class _Service:
     def load(self) -> None:
         """Load the model(s); runs once, before the server accepts connections."""
         s = self.settings
-        if self.info.kind == "classifier":
+        if self.info.is_classifier:
             from ..inference import Classifier
 
             # int8: Classifier's ONNX Runtime path (an export's model_int8.onnx, else exported here, once).
             self.classifier = Classifier(
-                self.info.path, device="cpu" if s.int8 else s.device, dtype=None if s.int8 else s.dtype,
+                self.info, device="cpu" if s.int8 else s.device, dtype=None if s.int8 else s.dtype,
                 quantize="int8" if s.int8 else None, batch_tokens=s.max_batch_tokens,
             )  # fmt: skip
             def classify(items: list[Any], key: Hashable) -> list[Any]:
@@ -347,18 +317,16 @@ class _Service:
         self._add_batcher("zero-shot", run)
 
     def _load_scorer_model(self) -> tuple[Any, Any]:
-        from ..inference import default_device, default_dtype
         from ..scoring import LabelScorer, load_seq2seq  # imported only when a seq2seq model is served
 
         device = default_device("cpu" if self.settings.int8 else self.settings.device)
-        model, tokenizer = load_seq2seq(self.info.path, device=device, dtype=default_dtype(device, self.settings.dtype))
+        model, tokenizer = load_seq2seq(self.info, device=device, dtype=default_dtype(device, self.settings.dtype))
         if self.settings.int8:
             from ..export import quantize_linear_int8
 
             # Once, in place: every LabelScorer built below shares the int8 layers (LabelScorer(quantize="int8")'s path).
             model = quantize_linear_int8(model, inplace=True)
-        tokenizer_max = getattr(tokenizer, "model_max_length", None) or 512
-        self.max_length = tokenizer_max if tokenizer_max < 100_000 else 512
+        self.max_length = default_max_length(tokenizer)
         scorers: dict[Hashable, LabelScorer] = {}  # touched only in the model thread
 
         def run(items: list[str], key: Hashable) -> list[np.ndarray]:
@@ -499,15 +467,16 @@ def _describe(info: ModelInfo, model: Any) -> dict[str, Any]:
     if not isinstance(model, torch.nn.Module):  # an ONNX session: no torch parameters to count
         config = model
         return {
-            "path": str(info.path), "kind": info.kind, "model_type": config.model_type, "parameters": None,
+            "path": info.source, "kind": _role(info), "format": info.kind, "model_type": config.model_type, "parameters": None,
             "d_model": getattr(config, "d_model", None), "encoder_layers": getattr(config, "num_layers", None),
             "decoder_layers": getattr(config, "num_decoder_layers", None), "vocab_size": getattr(config, "vocab_size", None),
             "device": "cpu", "dtype": "int8 (ONNX Runtime)",
         }  # fmt: skip
     config = model.config
     return {
-        "path": str(info.path),
-        "kind": info.kind,
+        "path": info.source,
+        "kind": _role(info),
+        "format": info.kind,
         "model_type": config.model_type,
         "parameters": sum(p.numel() for p in model.parameters()),
         "d_model": config.d_model,
@@ -653,6 +622,7 @@ class BodySizeLimit:
 def create_app(
     model_dir: str | Path,
     *,
+    base: str | Path | None = None,
     device: str | None = None,
     dtype: str | None = None,
     max_batch_tokens: int = DEFAULT_BATCH_TOKENS,
@@ -668,8 +638,10 @@ def create_app(
     """Build the FastAPI app that serves ``model_dir``; its lifespan loads the model once.
 
     Args:
-        model_dir: a T5 classifier directory (``t5cls convert``; zero-shot too when it has an
-            ``entail*`` label) or a seq2seq T5 directory (label scoring).
+        model_dir: a classifier directory (``t5cls convert``, the published formats, any transformers
+            sequence classifier; zero-shot too when it has an ``entail*`` label), a seq2seq T5
+            directory (label scoring), or a PEFT adapter over either (see :func:`t5cls.inspect_model`).
+        base: for a PEFT adapter, its base model (default: the adapter's ``base_model_name_or_path``).
         device, dtype: as for :class:`t5cls.Classifier` (CUDA + bf16 when available, else CPU + fp32).
         max_batch_tokens: padded-token budget of one model call (merged requests).
         max_batch_size: most inputs merged into one call; ``1`` turns batching off; ``None``: no cap.
@@ -704,7 +676,7 @@ def create_app(
         threads=threads, max_documents=max_documents, int8=int8,
     )
     settings.check()
-    info = inspect_model_dir(model_dir)
+    info = inspect_model_dir(model_dir, base=base)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -714,7 +686,7 @@ def create_app(
         service.observe_batch = app.state.metrics.batch_size.observe
         service.start()
         app.state.service = service
-        logger.info("Serving %s (%s) with endpoints %s", info.path, info.kind, ", ".join(endpoints))
+        logger.info("Serving %s (%s) with endpoints %s", info.source, info.kind, ", ".join(endpoints))
         try:
             yield
         finally:
@@ -725,7 +697,7 @@ def create_app(
     app = FastAPI(
         title="t5cls",
         version=__version__,
-        description=f"T5 classification server for `{info.path.name}` ({info.kind}).",
+        description=f"T5 classification server for `{info.path.name}` ({_role(info)}, {info.kind}).",
         lifespan=lifespan,
     )
     app.add_exception_handler(RequestValidationError, _validation_error)
@@ -753,7 +725,7 @@ def create_app(
     async def model_info(request: Request) -> dict[str, Any]:
         return describe(request)
 
-    if info.kind == "classifier":
+    if info.is_classifier:
         endpoints.append("POST /v1/classify")
 
         @app.post("/v1/classify", response_model=ClassifyResponse, responses=POST_ERRORS, summary="Classify texts (or text pairs)")
@@ -782,7 +754,7 @@ def create_app(
                 answer["windows"] = [int(count) for _, count in answers]
             return answer
 
-    if info.kind == "classifier" and info.nli:
+    if info.is_classifier and info.nli:
         endpoints.append("POST /v1/zero-shot")
 
         @app.post("/v1/zero-shot", response_model=ZeroShotResponse, responses=POST_ERRORS, summary="NLI zero-shot classification")
@@ -798,7 +770,7 @@ def create_app(
             costs = service.token_costs(items, rows=len(labels))
             return {"results": await service.run("zero-shot", [(t, labels) for t in items], key=key, costs=costs)}
 
-    if info.kind == "seq2seq":
+    if info.is_seq2seq:
         endpoints.append("POST /v1/score")
 
         @app.post("/v1/score", response_model=ScoreResponse, responses=POST_ERRORS, summary="Exact label probabilities from a seq2seq T5")
@@ -816,10 +788,10 @@ def create_app(
             return {"results": results}
 
     # The formats other clients speak, beside /v1 (each family in its own module).
-    rerank = info.kind == "seq2seq"
-    endpoints += tei.add_routes(app, classifier=info.kind == "classifier", rerank=rerank)
+    rerank = info.is_seq2seq
+    endpoints += tei.add_routes(app, classifier=info.is_classifier, rerank=rerank)
     endpoints += cohere.add_routes(app, rerank=rerank)
-    endpoints += hf.add_routes(app, kind=info.kind, nli=info.nli, routes=endpoints)
+    endpoints += hf.add_routes(app, kind=_role(info), nli=info.nli, routes=endpoints)
     endpoints += page.add_routes(app, describe=describe, model_schema=ModelDescription.model_json_schema())
     endpoints += metrics.add_routes(app)  # its middleware wraps the others, so every answer is counted
     def limits() -> dict[str, int]:
