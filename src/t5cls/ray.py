@@ -52,9 +52,9 @@ TASKS = ("classify", "zero-shot", "score", "rerank")
 OUTPUT_FORMATS = ("parquet", "jsonl")
 # How long connect() waits for a cluster's port to answer before saying it cannot be reached.
 CONNECT_TIMEOUT_S = 5.0
-# CPUs a read or write task asks for: reading text is light next to a T5 forward, and asking for a
-# whole CPU would leave no room for reads once the actors hold every CPU (a pool of 2 x 1 CPU on 2 cores).
-IO_TASK_CPUS = 0.25
+# CPUs a read or write task asks for: none. Reading text is light next to a T5 forward, and a task
+# asking for any CPU never starts once the actors hold every CPU (a pool of 2 x 1 CPU on 2 cores hung).
+IO_TASK_CPUS = 0
 _DEFAULT_GCS_PORT = 6379
 _DEFAULT_CLIENT_PORT = 10001
 
@@ -529,7 +529,7 @@ def read_inputs(
         first = next(read_chunks(path, columns=required, text_columns=texts))
         schema = schema or pa.Schema.from_pandas(first, preserve_index=False).remove_metadata()
     datasource = _FilesDatasource(files, [required, texts], schema)
-    return ray.data.read_datasource(datasource, ray_remote_args={"num_cpus": IO_TASK_CPUS})
+    return ray.data.read_datasource(datasource, num_cpus=IO_TASK_CPUS)
 
 
 def read_query_documents(
@@ -548,7 +548,7 @@ def read_query_documents(
     for path in files:
         iter_query_documents(path, query_column=query_column, documents_column=documents_column, document_column=document_column)
     datasource = _FilesDatasource(files, columns, _query_schema(columns), groups=True)
-    return ray.data.read_datasource(datasource, ray_remote_args={"num_cpus": IO_TASK_CPUS})
+    return ray.data.read_datasource(datasource, num_cpus=IO_TASK_CPUS)
 
 
 def check_output_dir(out_dir: str | os.PathLike) -> None:
