@@ -98,7 +98,7 @@ def test_serve_options(capsys, tiny_classifier_dir, options, match):
 
 
 def test_serve_sources(capsys, tmp_path):
-    assert_user_error(capsys, ["serve", tmp_path, "--port", 8125], r"is not a model directory \(no config\.json\)")
+    assert_user_error(capsys, ["serve", tmp_path, "--port", 8125], r"is not a model directory \(no config\.json")
 
 
 # --- predict ---------------------------------------------------------------------------------------
@@ -162,7 +162,7 @@ def test_predict_output_is_a_directory(capsys, tiny_classifier_dir, files, tmp_p
 
 @pytest.mark.parametrize(
     "model, match",
-    [("seq2seq", r"holds a 't5' model, not a T5 classifier"), ("missing", r"does not exist")],
+    [("seq2seq", r"is a seq2seq T5-family checkpoint .*\(model_type 't5'\), not a T5 classifier"), ("missing", r"does not exist")],
 )
 def test_predict_models(capsys, tiny_t5_dir, files, tmp_path, model, match):
     path = tiny_t5_dir if model == "seq2seq" else tmp_path / "nowhere"

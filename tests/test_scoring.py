@@ -87,11 +87,11 @@ def test_real_vocabulary_log_likelihoods_equal_brute_force(real_t5_tokenizer):
 
 @pytest.mark.parametrize("kind", ["flan-t5", "t5"])
 def test_log_likelihoods_equal_brute_force_fp32(kind, tiny_tokenizer, texts):
-    # initializer_factor 0.5 keeps the random logits in a trained model's range (label log-likelihoods
-    # of -20 to -60); at 1.0 they reach -130 and fp32 rounding alone (the brute force batched vs
-    # single) passes 1e-5. The fp64 test below checks the same code to 1e-9.
+    # initializer_factor 0.4 keeps the random logits in a trained model's range (label log-likelihoods
+    # of -14 to -66); at 1.0 they reach -130, and near -70 one fp32 ulp is already 8e-6, so rounding
+    # alone (the brute force batched vs single) passes 1e-5. The fp64 test below checks the same code to 1e-9.
     shape = {} if kind == "flan-t5" else dict(feed_forward_proj="relu", tie_word_embeddings=True)
-    model = build_seq2seq(seed=3, initializer_factor=0.5, **shape)
+    model = build_seq2seq(seed=3, initializer_factor=0.4, **shape)
     # A small token budget splits the texts into several batches: order and padding are exercised.
     scorer = LabelScorer((model, tiny_tokenizer), labels=LABELS, template=TEMPLATE, batch_tokens=96, show_progress_bar=False)
     got = scorer.log_likelihoods(texts)

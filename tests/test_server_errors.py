@@ -107,7 +107,7 @@ def test_create_app_options(tiny_classifier_dir, options, match):
 
 
 def test_create_app_sources(tmp_path, tiny_classifier_dir):
-    with pytest.raises(FileNotFoundError, match=r"is not a model directory \(no config\.json\)"):
+    with pytest.raises(FileNotFoundError, match=r"is not a model directory \(no config\.json"):
         create_app(tmp_path)
     (tmp_path / "config.json").write_text('{"model_type": "bert", "architectures": ["BertModel"]}')
     with pytest.raises(InputError, match=r"holds a 'bert' model"):

@@ -67,7 +67,7 @@ def _run_on_ray(
     except ImportError as exc:
         raise InputError(f"--ray: {exc}") from None
 
-    t5cls_ray.check_output_dir(args.output)
+    t5cls_ray.check_shard_dir(args.output)
     files = t5cls_ray.input_files(args.input)
     started = t5cls_ray.connect(args.address, logging_level=logging.INFO if args.verbose else logging.WARNING)
     try:

@@ -551,7 +551,7 @@ def read_query_documents(
     return ray.data.read_datasource(datasource, num_cpus=IO_TASK_CPUS)
 
 
-def check_output_dir(out_dir: str | os.PathLike) -> None:
+def check_shard_dir(out_dir: str | os.PathLike) -> None:
     """Raise an InputError unless ``out_dir`` is a new or empty folder (shards of two runs must not mix)."""
     out = Path(out_dir)
     if out.is_file() or (out.is_dir() and any(out.iterdir())):
@@ -566,7 +566,7 @@ def write_outputs(dataset: ray.data.Dataset, out_dir: str | os.PathLike, *, outp
     """
     if output_format not in OUTPUT_FORMATS:
         raise InputError(f"output format {output_format!r} is not one of {', '.join(OUTPUT_FORMATS)}.")
-    check_output_dir(out_dir)
+    check_shard_dir(out_dir)
     io_args = {"ray_remote_args": {"num_cpus": IO_TASK_CPUS}}
     if output_format == "parquet":
         dataset.write_parquet(str(out_dir), **io_args)
@@ -617,7 +617,7 @@ __all__ = [
     "ClassifyBatches",
     "RerankBatches",
     "ScoreBatches",
-    "check_output_dir",
+    "check_shard_dir",
     "ZeroShotBatches",
     "JOBS",
     "OUTPUT_FORMATS",

@@ -21,10 +21,9 @@ from fastapi import FastAPI, HTTPException, Request
 from pydantic import Discriminator, Field, Tag
 from scipy.special import expit, softmax
 
+from ..zero_shot import DEFAULT_HYPOTHESIS_TEMPLATE
 from .bodies import Count, HypothesisTemplate, Labels, LabelScore, StrictBody, TextOrTexts, as_list, ranked
 from .contract import POST_ERRORS
-
-DEFAULT_HYPOTHESIS_TEMPLATE = "This example is {}."
 
 
 class ClassificationParameters(StrictBody):
