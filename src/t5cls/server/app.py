@@ -224,8 +224,6 @@ class ServerSettings:
 
     def check(self) -> None:
         """Raise :class:`InputError` for a limit that is not positive, or a device this machine lacks."""
-        from ..devices import default_device, default_dtype
-
         for name in ("max_batch_tokens", "max_inputs", "max_chars", "max_body_bytes", "max_documents"):
             check_int(name, getattr(self, name))
         check_int("max_batch_size", self.max_batch_size, none_ok=True, hint="1 turns batching off")
