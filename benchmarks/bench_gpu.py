@@ -30,17 +30,11 @@ import torch
 from transformers import AutoTokenizer, T5Config, T5ForConditionalGeneration, T5ForSequenceClassification, pipeline
 
 import t5cls
-from t5cls.bench import SHAPE_PRESETS, VOCAB_SIZE, machine_line
+from t5cls.bench import AG_NEWS_LABELS, SHAPE_PRESETS, TWENTY_LABELS, VOCAB_SIZE, machine_line
+from t5cls.bench import SCORING_TEMPLATE as TEMPLATE
 from t5cls.inputs import iter_texts
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
-AG_NEWS_LABELS = ["World", "Sports", "Business", "Sci/Tech"]
-TWENTY_LABELS = AG_NEWS_LABELS + [
-    "politics", "entertainment", "health care", "science", "technology", "e-commerce", "travel", "education",
-    "real estate", "automobiles", "weather forecast", "crime and justice", "religion", "health and medicine",
-    "food and drink", "video games",
-]  # fmt: skip
-TEMPLATE = "topic: {text}"
 NLI_LABELS = ["world news", "sports", "business", "science and technology"]
 
 

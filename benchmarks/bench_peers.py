@@ -44,7 +44,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 AG_NEWS_LABELS = ["World", "Sports", "Business", "Sci/Tech"]
-# The same 20 labels as bench_scoring.py: 1 to 4 tokens, some sharing a first token.
+# The same labels and template as t5cls.bench's AG_NEWS_LABELS / TWENTY_LABELS / SCORING_TEMPLATE, spelled out
+# here because importing t5cls.bench loads torch and t5cls into the CTranslate2 rows' processes.
 TWENTY_LABELS = AG_NEWS_LABELS + [
     "politics", "entertainment", "health care", "science", "technology", "e-commerce", "travel", "education",
     "real estate", "automobiles", "weather forecast", "crime and justice", "religion", "health and medicine",

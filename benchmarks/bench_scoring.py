@@ -27,21 +27,14 @@ from transformers import AutoTokenizer, T5Config, T5ForConditionalGeneration
 
 from t5cls import LabelScorer
 from t5cls.batching import batches
-from t5cls.bench import SHAPE_PRESETS
+from t5cls.bench import AG_NEWS_LABELS, SHAPE_PRESETS, TWENTY_LABELS
+from t5cls.bench import SCORING_TEMPLATE as TEMPLATE
 from t5cls.inputs import iter_texts
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 # Original t5 shapes (relu, tied embeddings); random weights: speed does not depend on the values.
 SHAPES = {size: SHAPE_PRESETS[f"t5-{size}"] for size in ("small", "base")}
-AG_NEWS_LABELS = ["World", "Sports", "Business", "Sci/Tech"]
-# 20 labels of 1 to 4 tokens (t5 vocabulary), some sharing a first token ("health ...").
-TWENTY_LABELS = AG_NEWS_LABELS + [
-    "politics", "entertainment", "health care", "science", "technology", "e-commerce", "travel", "education",
-    "real estate", "automobiles", "weather forecast", "crime and justice", "religion", "health and medicine",
-    "food and drink", "video games",
-]  # fmt: skip
-TEMPLATE = "topic: {text}"
 TOLERANCE = 1e-4  # fp32 rounding at these magnitudes is ~1e-5; a wrong computation is off by far more
 
 

@@ -57,6 +57,15 @@ HEAD_FILE = "head.safetensors"
 # Texts per preset: row 1 is slow (about 5 texts/s for t5-small on 2 threads); a run stays in minutes.
 DEFAULT_TEXTS = {"t5-small": 512, "t5-base": 192, "tiny": 64}
 VOCAB_SIZE = 32128
+# The label sets every scoring benchmark uses (bench_scoring, bench_peers, bench_gpu), so their rows
+# compare the same work: AG News's 4 topics, and 20 labels of 1 to 4 t5 tokens, some sharing a first token.
+AG_NEWS_LABELS = ["World", "Sports", "Business", "Sci/Tech"]
+TWENTY_LABELS = AG_NEWS_LABELS + [
+    "politics", "entertainment", "health care", "science", "technology", "e-commerce", "travel", "education",
+    "real estate", "automobiles", "weather forecast", "crime and justice", "religion", "health and medicine",
+    "food and drink", "video games",
+]  # fmt: skip
+SCORING_TEMPLATE = "topic: {text}"
 
 
 def _shared_candidates(*parts: str) -> list[Path]:
@@ -570,6 +579,9 @@ def format_report(report: BenchReport) -> str:
 
 __all__ = [
     "SHAPE_PRESETS",
+    "AG_NEWS_LABELS",
+    "TWENTY_LABELS",
+    "SCORING_TEMPLATE",
     "ROWS",
     "BenchReport",
     "RowResult",

@@ -24,6 +24,7 @@ from transformers import PretrainedConfig, PreTrainedModel
 from transformers.utils import CONFIG_NAME
 
 from .configuration import PROBLEM_TYPES, T5_MODEL_TYPES, T5ClassificationConfig
+from .devices import as_dtype
 from .errors import InputError, check_number
 from .labels import check_labels
 from .modeling import T5ForClassification
@@ -355,7 +356,7 @@ def from_t5(
     if not isinstance(num_decoder_layers, int) or num_decoder_layers < 0:
         raise InputError(f"num_decoder_layers={num_decoder_layers!r} must be an integer >= 0 (0 = mean pooling).")
     check_number("classifier_dropout", classifier_dropout, minimum=0.0, maximum=1.0, hint="a probability, e.g. 0.1")
-    _as_dtype(dtype)  # a bad dtype fails before the checkpoint is read
+    as_dtype(dtype)  # a bad dtype fails before the checkpoint is read
     id2label, num_labels = _label_maps(labels, num_labels, problem_type)
     if query_init == "labels":
         if problem_type != "multi_label_classification" or num_decoder_layers == 0:
@@ -388,7 +389,7 @@ def from_t5(
         kept, skipped = read_tensors(directory, keep)
     _normalise_shared(kept, where)
 
-    target_dtype = _as_dtype(dtype) or kept["shared.weight"].dtype
+    target_dtype = as_dtype(dtype) or kept["shared.weight"].dtype
     kept = {k: v.to(target_dtype) for k, v in kept.items()}
     config = classification_config(
         source_cfg,
@@ -426,14 +427,6 @@ def from_t5(
 T5ForClassification.register_loaders(from_t5=from_t5)
 
 
-def _as_dtype(dtype: torch.dtype | str | None) -> torch.dtype | None:
-    if dtype is None or isinstance(dtype, torch.dtype):
-        return dtype
-    resolved = getattr(torch, str(dtype), None)
-    if not isinstance(resolved, torch.dtype):
-        raise InputError(f"dtype={dtype!r} is not a torch dtype; use e.g. 'float32' or 'bfloat16'.")
-    return resolved
-
 
 def _load_tokenizer(src: Any) -> Any:
     from transformers import AutoTokenizer
@@ -465,7 +458,7 @@ def load_foreign(
     """
     directory = Path(src)
     cfg = config if config is not None else _source_config_dict(directory)
-    dtype = _as_dtype(dtype)
+    dtype = as_dtype(dtype)
     if fmt == "t5forclassification":
         model = _load_t5forclassification(directory, cfg)
     elif fmt == "enct5":

@@ -49,6 +49,20 @@ def default_device(device: str | torch.device | None = None) -> torch.device:
 DTYPES = ("float32", "bfloat16", "float16", "float64")
 
 
+def as_dtype(dtype: torch.dtype | str | None) -> torch.dtype | None:
+    """``dtype`` as a ``torch.dtype`` (a dtype or its name, e.g. ``"bfloat16"``); None stays None.
+
+    Raises:
+        InputError: ``dtype`` names no torch dtype.
+    """
+    if dtype is None or isinstance(dtype, torch.dtype):
+        return dtype
+    resolved = getattr(torch, str(dtype), None)
+    if not isinstance(resolved, torch.dtype):
+        raise InputError(f"dtype={dtype!r} is not a torch dtype; use e.g. 'float32' or 'bfloat16'.")
+    return resolved
+
+
 def default_dtype(device: torch.device, dtype: torch.dtype | str | None = None) -> torch.dtype:
     """bf16 on CUDA (T5 overflows in fp16), fp32 on CPU, unless asked otherwise.
 
@@ -67,4 +81,4 @@ def default_dtype(device: torch.device, dtype: torch.dtype | str | None = None) 
     return torch.bfloat16 if device.type == "cuda" else torch.float32
 
 
-__all__ = ["default_device", "default_dtype", "QUANTIZATIONS", "DTYPES"]
+__all__ = ["as_dtype", "default_device", "default_dtype", "QUANTIZATIONS", "DTYPES"]

@@ -29,6 +29,7 @@ from typing import Any
 
 from .configuration import T5_MODEL_TYPES, T5ClassificationConfig
 from .convert import foreign_id2label, from_t5, load_foreign, resolve_checkpoint_dir
+from .devices import as_dtype
 from .errors import InputError, InputTypeError
 from .modeling import T5ForClassification
 
@@ -408,16 +409,6 @@ def _apply_adapter(model: Any, info: ModelInfo) -> Any:
     return peft_model.merge_and_unload()
 
 
-def _torch_dtype(dtype: Any) -> Any:
-    import torch
-
-    if dtype is None or isinstance(dtype, torch.dtype):
-        return dtype
-    resolved = getattr(torch, str(dtype), None)
-    if not isinstance(resolved, torch.dtype):
-        raise InputError(f"dtype={dtype!r} is not a torch dtype; use e.g. 'float32' or 'bfloat16'.")
-    return resolved
-
 
 def load_classifier_model(src: Any, *, base: str | os.PathLike | None = None, dtype: Any = None) -> Any:
     """A sequence classifier (eval mode, on CPU) from any directory that holds one.
@@ -433,7 +424,7 @@ def load_classifier_model(src: Any, *, base: str | os.PathLike | None = None, dt
         ImportError: an adapter without peft installed.
     """
     info = inspect_model(src, base=base)
-    dtype = _torch_dtype(dtype)
+    dtype = as_dtype(dtype)
     if info.kind == "peft":
         if not info.is_classifier:
             raise wrong_kind(info, "a classifier")
@@ -478,7 +469,7 @@ def load_seq2seq_model(src: Any, *, base: str | os.PathLike | None = None, dtype
     from transformers import AutoModelForSeq2SeqLM
 
     info = inspect_model(src, base=base)
-    dtype = _torch_dtype(dtype)
+    dtype = as_dtype(dtype)
     if info.kind == "peft":
         if not info.is_seq2seq:
             raise wrong_kind(info, "a seq2seq T5")

@@ -49,7 +49,6 @@ from ..batching import DEFAULT_BATCH_TOKENS
 from ..devices import default_device, default_dtype
 from ..errors import USER_ERRORS, InputError, check_int, check_number
 from ..loading import ModelInfo, default_max_length, inspect_model, wrong_kind
-from . import cohere, hf, metrics, page, tei
 from .batcher import BatcherClosedError, MicroBatcher
 from .bodies import (
     UNION_BRANCHES,
@@ -67,7 +66,13 @@ from .bodies import (
     json_type,
     ranked,
 )
+from .cohere import add_routes as add_cohere_routes
 from .contract import GET_ERRORS, POST_ERRORS, install_method_not_allowed, install_openapi
+from .hf import add_routes as add_hf_routes
+from .metrics import ServerMetrics
+from .metrics import add_routes as add_metrics_routes
+from .page import add_routes as add_page_routes
+from .tei import add_routes as add_tei_routes
 
 logger = logging.getLogger(__name__)
 
@@ -680,7 +685,7 @@ def create_app(
     async def lifespan(app: FastAPI):
         service = _Service(info, settings)
         service.load()  # before the server accepts connections, so blocking is fine
-        app.state.metrics = metrics.ServerMetrics(lambda: service.queued)
+        app.state.metrics = ServerMetrics(lambda: service.queued)
         service.observe_batch = app.state.metrics.batch_size.observe
         service.start()
         app.state.service = service
@@ -787,11 +792,11 @@ def create_app(
 
     # The formats other clients speak, beside /v1 (each family in its own module).
     rerank = info.is_seq2seq
-    endpoints += tei.add_routes(app, classifier=info.is_classifier, rerank=rerank)
-    endpoints += cohere.add_routes(app, rerank=rerank)
-    endpoints += hf.add_routes(app, kind=_role(info), nli=info.nli, routes=endpoints)
-    endpoints += page.add_routes(app, describe=describe, model_schema=ModelDescription.model_json_schema())
-    endpoints += metrics.add_routes(app)  # its middleware wraps the others, so every answer is counted
+    endpoints += add_tei_routes(app, classifier=info.is_classifier, rerank=rerank)
+    endpoints += add_cohere_routes(app, rerank=rerank)
+    endpoints += add_hf_routes(app, kind=_role(info), nli=info.nli, routes=endpoints)
+    endpoints += add_page_routes(app, describe=describe, model_schema=ModelDescription.model_json_schema())
+    endpoints += add_metrics_routes(app)  # its middleware wraps the others, so every answer is counted
     def limits() -> dict[str, int]:
         service = getattr(app.state, "service", None)
         model = {"max_stride": service.max_length - 1} if service is not None else {}
