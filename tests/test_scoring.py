@@ -18,6 +18,7 @@ from scipy.special import softmax
 
 from t5cls import InputError, LabelScorer
 from t5cls.calibration import CONTENT_FREE_INPUTS
+from t5cls.export import FullRangeDynamicLinear, _full_range_activations, quantize_linear_int8
 from t5cls.scoring import build_label_trie, fill_template, length_normalize, template_fields
 from tests.conftest import build_seq2seq, sample_texts
 
@@ -184,6 +185,39 @@ def test_int8_quantises_a_copy_and_follows_fp32(tiny_tokenizer, texts):
     assert not np.array_equal(got, expected)
     # Tiny random weights: int8 rounding moves log-likelihoods of -20 to -60 by well under 1.
     np.testing.assert_allclose(got, expected, rtol=0, atol=1.0)
+
+
+def test_int8_weights_are_per_channel_and_activations_full_range_where_vnni():
+    layer = quantize_linear_int8(build_seq2seq(seed=3)).encoder.block[0].layer[1].DenseReluDense.wi_0
+    assert layer.weight().qscheme() == torch.per_channel_affine  # one scale per output row
+    assert isinstance(layer, FullRangeDynamicLinear) == _full_range_activations()
+
+
+@pytest.mark.skipif(not _full_range_activations(), reason="needs a CPU with AVX512-VNNI (int32 accumulation)")
+def test_full_range_int8_does_not_overflow_and_halves_the_rounding():
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
+
+    torch.manual_seed(0)
+    # Every weight at +127 and every activation at 255 after quantisation: the pair sums that would
+    # overflow int16 (2 x 255 x 127 > 32767) come out right, so the CPU accumulates in int32.
+    worst = torch.nn.Linear(512, 8, bias=False)
+    torch.nn.init.constant_(worst.weight, 1.0)
+    x = torch.ones(4, 512)
+    x[:, 0] = 0.0
+    got = FullRangeDynamicLinear.from_float(_with_qconfig(worst))(x)
+    torch.testing.assert_close(got, x @ worst.weight.T, rtol=1e-2, atol=0)
+    # On random shapes the 8th bit roughly halves the error against fp32.
+    dense = torch.nn.Linear(512, 512)
+    x = torch.randn(64, 512)
+    errors = [(cls.from_float(_with_qconfig(dense))(x) - dense(x)).abs().mean().item() for cls in (DynamicLinear, FullRangeDynamicLinear)]
+    assert errors[1] < 0.75 * errors[0]
+
+
+def _with_qconfig(linear: torch.nn.Linear) -> torch.nn.Linear:
+    from torch.ao.quantization import per_channel_dynamic_qconfig
+
+    linear.qconfig = per_channel_dynamic_qconfig
+    return linear
 
 
 def test_int8_packed_equals_int8_padded(tiny_tokenizer, texts):
