@@ -115,18 +115,15 @@ def train_tokenizer(texts: list[str], *, vocab_size: int = SCRATCH_VOCAB) -> Any
     )
 
 
-def scratch_model(tokenizer: Any, labels: list[str], *, seed: int, shape: dict[str, int] | None = None) -> Any:
-    """A small randomly initialised :class:`T5ForClassification` for ``tokenizer``'s vocabulary.
+def scratch_t5(tokenizer: Any, *, seed: int, shape: dict[str, int] | None = None) -> Any:
+    """A small randomly initialised seq2seq T5 (``T5ForConditionalGeneration``) for ``tokenizer``'s vocabulary.
 
-    Built the way a real one is: a T5 with transformers' own initialisation, converted with
-    :func:`t5cls.from_t5` (so the kept decoder layer, the queries and the head start as they would
-    from a checkpoint). ``shape`` overrides the T5 sizes (``d_model``, ``num_layers``, ...; default
-    ``SCRATCH_SHAPE``).
+    The demo's from-scratch shape (``SCRATCH_SHAPE``, gated-GELU, untied embeddings, transformers'
+    own initialisation); ``shape`` overrides its sizes. ``num_decoder_layers`` of 0 (the
+    classifier's mean pooling) builds one decoder layer, which :func:`scratch_model` then drops.
     """
     import torch
     from transformers import T5Config, T5ForConditionalGeneration
-
-    from .convert import from_t5
 
     sizes = {**SCRATCH_SHAPE, **(shape or {})}
     decoder_layers = sizes.pop("num_decoder_layers")
@@ -142,7 +139,21 @@ def scratch_model(tokenizer: Any, labels: list[str], *, seed: int, shape: dict[s
         **sizes,
     )
     torch.manual_seed(seed)
-    return from_t5(T5ForConditionalGeneration(config), labels=labels, num_decoder_layers=decoder_layers)
+    return T5ForConditionalGeneration(config)
+
+
+def scratch_model(tokenizer: Any, labels: list[str], *, seed: int, shape: dict[str, int] | None = None) -> Any:
+    """A small randomly initialised :class:`T5ForClassification` for ``tokenizer``'s vocabulary.
+
+    Built the way a real one is: a T5 with transformers' own initialisation (:func:`scratch_t5`),
+    converted with :func:`t5cls.from_t5` (so the kept decoder layer, the queries and the head start
+    as they would from a checkpoint). ``shape`` overrides the T5 sizes (``d_model``,
+    ``num_layers``, ...; default ``SCRATCH_SHAPE``).
+    """
+    from .convert import from_t5
+
+    decoder_layers = {**SCRATCH_SHAPE, **(shape or {})}["num_decoder_layers"]
+    return from_t5(scratch_t5(tokenizer, seed=seed, shape=shape), labels=labels, num_decoder_layers=decoder_layers)
 
 
 def _check_demo_dir(output_dir: Path, overwrite: bool) -> None:
@@ -247,4 +258,4 @@ def run_demo(
     )
 
 
-__all__ = ["run_demo", "DemoResult", "demo_data", "split", "train_tokenizer", "scratch_model", "EXAMPLES"]
+__all__ = ["run_demo", "DemoResult", "demo_data", "split", "train_tokenizer", "scratch_model", "scratch_t5", "EXAMPLES"]

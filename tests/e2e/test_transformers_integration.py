@@ -58,6 +58,21 @@ def test_trust_remote_code_loads_without_importing_t5cls(tiny_classifier_dir, tm
     np.testing.assert_allclose(np.array(report["logits"]), expected, atol=1e-5)
 
 
+def test_plain_auto_tokenizer_without_t5cls_falls_back_without_waiting(tiny_classifier_dir, tmp_path):
+    # transformers 5 resolves AutoConfig before it reads tokenizer_config.json; without t5cls imported
+    # and no terminal to ask on, it refuses the remote config and loads the tokenizer files: no hang.
+    probe = "import sys; from transformers import AutoTokenizer; t = AutoTokenizer.from_pretrained(sys.argv[1]); print('ids', t(sys.argv[2]).input_ids)"
+    env = {**os.environ, "HF_MODULES_CACHE": str(tmp_path / "modules"), "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run(
+        [sys.executable, "-c", probe, str(tiny_classifier_dir), TEXTS[0]],
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    # transformers prints its [y/N] prompt to stdout (answered "no" at end of input), so find our line.
+    ids = result.stdout.rsplit("ids ", 1)[-1].strip()
+    assert json.loads(ids) == AutoTokenizer.from_pretrained(tiny_classifier_dir)(TEXTS[0]).input_ids
+
+
 def test_text_classification_pipeline(tiny_classifier_dir):
     classify = pipeline("text-classification", model=str(tiny_classifier_dir), top_k=None)
     results = classify(TEXTS)
