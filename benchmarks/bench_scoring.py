@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import platform
 import sys
 import time
-from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +25,7 @@ from transformers import AutoTokenizer, T5Config, T5ForConditionalGeneration
 
 from t5cls import LabelScorer
 from t5cls.batching import batches
-from t5cls.bench import AG_NEWS_LABELS, SHAPE_PRESETS, TWENTY_LABELS
+from t5cls.bench import AG_NEWS_LABELS, SHAPE_PRESETS, TWENTY_LABELS, machine_line
 from t5cls.bench import SCORING_TEMPLATE as TEMPLATE
 from t5cls.inputs import iter_texts
 
@@ -98,8 +96,7 @@ def main(argv: list[str] | None = None) -> int:
 
     lines = [
         f"t5-{args.size} shapes, random weights, fp32; {len(texts)} AG News texts, template {TEMPLATE!r}, "
-        f"batch_tokens={args.batch_tokens}, best of {args.repeats}; {torch.get_num_threads()} torch threads, torch {torch.__version__}, "
-        f"{platform.machine()}, {date.today().isoformat()}",
+        f"batch_tokens={args.batch_tokens}, best of {args.repeats}; {machine_line()} (at the start)",
         "",
         "| labels | label tokens | decoder positions per text (per pair / tree) | per pair (s) | LabelScorer (s) "
         "| speedup | max abs diff |",
@@ -126,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{slow_s:.2f} | {fast_s:.2f} | {slow_s / fast_s:.1f}x | {diff:.1e} |"
         )
         print(lines[-1], flush=True)
+    lines.append(f"\nAt the end: {machine_line()}")
     table = "\n".join(lines)
     print("\n" + table)
     if args.out:

@@ -21,13 +21,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import resource
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import date
 from pathlib import Path
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -192,8 +190,9 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
-          f"torch {torch.__version__}, {date.today()}")  # fmt: skip
+    from t5cls.bench import machine_line
+
+    print(f"machine: {machine_line()} (at the start)")
     if args.only in (None, "data"):
         if not (SHARED / "data").is_dir():
             sys.exit("../shared/data is absent: part 1 needs SST-2 and AG News.")
@@ -221,6 +220,7 @@ def main() -> None:
             print(f"| {name} | {r['parameters'] / 1e6:.1f}M | {r['steps_per_second']:.3f} | {r['peak_mb']:.0f} |")
         print(f"| ratio (t5cls / transformers) | {ours['parameters'] / theirs['parameters']:.2f}x | "
               f"{ours['steps_per_second'] / theirs['steps_per_second']:.2f}x | {ours['peak_mb'] / theirs['peak_mb']:.2f}x |")  # fmt: skip
+    print(f"\nmachine at the end: {machine_line()}")
 
 
 if __name__ == "__main__":

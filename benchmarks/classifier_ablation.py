@@ -123,7 +123,9 @@ def main() -> None:
         f"\nProfile of setting 4 (torch.profiler, one pass, self CPU time): matmuls {shares['matmul']:.0%}, "
         f"attention {shares['attention']:.0%}, the rest norms, packing and residual adds."
     )
-    print(f"t5-small shapes, random weights, 2 threads, {os.cpu_count()} CPU cores, {time.strftime('%Y-%m-%d')}")
+    from t5cls.bench import machine_line  # only now: the settings' own processes have run
+
+    print(f"t5-small shapes, random weights; {machine_line(2)} (at the end)")
 
 
 if __name__ == "__main__":
