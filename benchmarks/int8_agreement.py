@@ -109,8 +109,9 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.perf_counter()
     rows = {}
+    t5_small = T5Config(vocab_size=32128, decoder_start_token_id=0, **SHAPE_PRESETS["t5-small"])
     torch.manual_seed(args.seed)
-    random_seq2seq = T5ForConditionalGeneration(T5Config(vocab_size=32128, decoder_start_token_id=0, **SHAPE_PRESETS["t5-small"])).eval()
+    random_seq2seq = T5ForConditionalGeneration(t5_small).eval()
     rows["LabelScorer, t5-small shapes, random weights"] = scorer_agreement(random_seq2seq, t5_vocab, texts, None)
     with tempfile.TemporaryDirectory(prefix="t5cls-int8-agreement-") as work:
         work = Path(work)
@@ -122,8 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         rows[f"LabelScorer, small seq2seq trained here ({args.train} rows, {args.epochs:g} epochs)"] = scorer_agreement(trained, tokenizer, texts, gold)
         # ZeroShotClassifier on random NLI weights (t5-small shapes) and on an NLI model trained here.
         torch.manual_seed(args.seed)
-        config = T5Config(vocab_size=32128, decoder_start_token_id=0, **SHAPE_PRESETS["t5-small"])
-        t5cls.T5ForClassification.from_t5(T5ForConditionalGeneration(config), labels=NLI_LABELS).save_pretrained(work / "nli-random")
+        t5cls.T5ForClassification.from_t5(T5ForConditionalGeneration(t5_small), labels=NLI_LABELS).save_pretrained(work / "nli-random")
         t5_vocab.save_pretrained(work / "nli-random")
         rows["ZeroShotClassifier, t5-small shapes, random weights"] = zero_shot_agreement(work / "nli-random", texts, None)
         nli, pairs = scratch_model(tokenizer, NLI_LABELS, seed=args.seed), nli_pairs(training, seed=args.seed)

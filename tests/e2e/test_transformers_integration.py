@@ -68,7 +68,7 @@ def test_plain_auto_tokenizer_without_t5cls_falls_back_without_waiting(tiny_clas
         stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    # transformers prints its [y/N] prompt to stdout (answered "no" at end of input), so find our line.
+    # transformers prints its [y/N] prompt to stdout (input() then meets end of input: a refusal), so find our line.
     ids = result.stdout.rsplit("ids ", 1)[-1].strip()
     assert json.loads(ids) == AutoTokenizer.from_pretrained(tiny_classifier_dir)(TEXTS[0]).input_ids
 
