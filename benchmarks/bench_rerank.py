@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
-import itertools
 import multiprocessing
 import sys
 import tempfile
@@ -32,12 +31,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from t5cls.bench import SHAPE_PRESETS, default_data_file, default_tokenizer_dir, machine_line, model_flops
-from t5cls.inputs import iter_texts
+from t5cls.bench import RERANK_TEMPLATE, SHAPE_PRESETS, default_data_file, default_tokenizer_dir, machine_line, model_flops, rerank_inputs
 
-TEMPLATE = "Query: {query} Document: {document} Relevant:"
+TEMPLATE = RERANK_TEMPLATE
 BATCH_SIZE = 32  # the plain way's batch
-QUERY_WORDS = 6
 TOLERANCE = 1e-5
 WAYS = {
     "plain": "transformers T5ForConditionalGeneration, one decoder step, batches of 32 in input order",
@@ -125,17 +122,6 @@ def _in_subprocess(spec: dict[str, Any]) -> dict[str, Any]:
         return pool.submit(_worker, spec).result()
 
 
-def read_inputs(n_queries: int, n_documents: int, data: Path) -> tuple[list[str], list[list[str]]]:
-    """Documents: the first ``n_queries * n_documents`` AG News texts; queries: the first words of the next ones."""
-    texts = list(itertools.islice(iter_texts(data), n_queries * (n_documents + 1)))
-    if len(texts) < n_queries * (n_documents + 1):
-        sys.exit(f"{data} has {len(texts)} texts; {n_queries} queries x {n_documents} documents need {n_queries * (n_documents + 1)}.")
-    documents = texts[: n_queries * n_documents]
-    lists = [documents[i * n_documents : (i + 1) * n_documents] for i in range(n_queries)]
-    queries = [" ".join(text.split()[:QUERY_WORDS]) for text in texts[n_queries * n_documents : n_queries * (n_documents + 1)]]
-    return queries, lists
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--queries", type=int, default=100)
@@ -155,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from t5cls.inference import DEFAULT_BATCH_TOKENS
 
-    queries, lists = read_inputs(args.queries, args.documents, data)
+    queries, lists = rerank_inputs(args.queries, args.documents, data)
     tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
     with tempfile.TemporaryDirectory(prefix="t5cls-bench-rerank-") as work:
         torch.manual_seed(0)

@@ -1,15 +1,17 @@
-"""bench.py: the FLOP count against torch's own counter, and a tiny end-to-end run (timings never asserted)."""
+"""bench.py: the FLOP count against torch's own counter, the machine line, and a tiny end-to-end run (timings never asserted)."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 import t5cls
-from t5cls.bench import format_report, load_texts, model_flops, run_benchmark
+from t5cls.bench import format_report, load_texts, machine_line, model_flops, run_benchmark
+from t5cls.devices import CPU_FEATURES, cpu_features, cpu_flags
 from tests.conftest import sample_texts, tiny_t5_config
 
 
@@ -95,3 +97,30 @@ def test_format_report_renders_every_row():
         rows=[row],
     )  # fmt: skip
     assert "| 1. x | 1.0M | 5.0 | 1.00x | 10 | 50.0% | 1.0 | 10% |  |" in format_report(report)
+
+
+def test_machine_line_names_the_cpu_features():
+    """Hosts sold under one CPU name differ in vector units; the line says which this one has."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        first = next(line for line in cpuinfo.read_text().splitlines() if line.startswith("flags"))
+        assert cpu_flags() == frozenset(first.split(":", 1)[1].split())
+    features = cpu_features()
+    assert features.endswith(f"; torch {torch.backends.cpu.get_cpu_capability()}")
+    for flag, name in CPU_FEATURES.items():
+        assert (name in features.split(";")[0].split(", ")) == (flag in cpu_flags())
+    line = machine_line(2)
+    assert f"({features})" in line and "2 threads" in line and "load average" in line
+
+
+def test_rerank_inputs_split_documents_and_queries():
+    from t5cls.bench import rerank_inputs
+    from t5cls.inputs import iter_texts
+    from tests.conftest import DEMO_DATA
+
+    texts = list(iter_texts(DEMO_DATA))
+    queries, lists = rerank_inputs(2, 3, DEMO_DATA)
+    assert lists == [texts[0:3], texts[3:6]]
+    assert queries == [" ".join(text.split()[:6]) for text in texts[6:8]]
+    with pytest.raises(t5cls.InputError, match=r"texts; 1000 queries x 3 documents need 4000"):
+        rerank_inputs(1000, 3, DEMO_DATA)

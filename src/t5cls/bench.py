@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from .batching import min_padding_batches, padding_share
+from .devices import cpu_features
 from .errors import InputError, check_int
 from .inputs import read_table
 
@@ -66,6 +67,33 @@ TWENTY_LABELS = AG_NEWS_LABELS + [
     "food and drink", "video games",
 ]  # fmt: skip
 SCORING_TEMPLATE = "topic: {text}"
+
+
+RERANK_TEMPLATE = "Query: {query} Document: {document} Relevant:"  # monoT5's prompt
+RERANK_QUERY_WORDS = 6
+
+
+def rerank_inputs(n_queries: int, n_documents: int, data: str | Path) -> tuple[list[str], list[list[str]]]:
+    """The reranking benchmarks' queries and document lists, from a file of texts (AG News).
+
+    Documents: the first ``n_queries * n_documents`` texts, ``n_documents`` per query; queries: the
+    first ``RERANK_QUERY_WORDS`` words of the texts after those.
+
+    Raises:
+        InputError: the file has too few texts.
+    """
+    import itertools
+
+    from .inputs import iter_texts
+
+    needed = n_queries * (n_documents + 1)
+    texts = list(itertools.islice(iter_texts(data), needed))
+    if len(texts) < needed:
+        raise InputError(f"{data} has {len(texts)} texts; {n_queries} queries x {n_documents} documents need {needed}.")
+    documents = texts[: n_queries * n_documents]
+    lists = [documents[i * n_documents : (i + 1) * n_documents] for i in range(n_queries)]
+    queries = [" ".join(text.split()[:RERANK_QUERY_WORDS]) for text in texts[n_queries * n_documents :]]
+    return queries, lists
 
 
 def _shared_candidates(*parts: str) -> list[Path]:
@@ -511,14 +539,14 @@ def _agreement(reference: np.ndarray, other: np.ndarray) -> tuple[float, float]:
 
 
 def machine_line(threads: int | None = None) -> str:
-    """The facts to print next to a benchmark table: CPU, cores, threads, torch, UTC time, load average.
+    """The facts to print next to a benchmark table: CPU and its features, cores, threads, torch, UTC time, load average.
 
     The load average (1, 5, 15 minutes) says whether other work shared the machine during the run:
     on a quiet machine it stays under the threads the benchmark used.
 
     Example:
         >>> machine_line(2)  # doctest: +SKIP
-        'AMD EPYC 7B13, 2 CPU cores, 2 threads, torch 2.13.0+cpu, CPU, 2026-12-02 06:00 UTC, load average 0.12 0.30 0.25'
+        'AMD EPYC (AVX2; torch AVX2), 2 CPU cores, 2 threads, torch 2.13.0+cpu, CPU, 2026-12-02 06:00 UTC, load average 0.12 0.30 0.25'
     """
     import os
 
@@ -537,7 +565,7 @@ def machine_line(threads: int | None = None) -> str:
     except OSError:  # not on every platform
         load = "load average unknown"
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    return f"{cpu}, {os.cpu_count()} CPU cores, {threads} threads, torch {torch.__version__}, {accelerator}, {when}, {load}"
+    return f"{cpu} ({cpu_features()}), {os.cpu_count()} CPU cores, {threads} threads, torch {torch.__version__}, {accelerator}, {when}, {load}"
 
 
 def _machine(threads: int) -> str:
@@ -594,4 +622,6 @@ __all__ = [
     "default_data_file",
     "default_tokenizer_dir",
     "machine_line",
+    "rerank_inputs",
+    "RERANK_TEMPLATE",
 ]

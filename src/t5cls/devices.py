@@ -1,9 +1,12 @@
-"""Where and how models run: the default device and dtype every job uses, and the quantisations.
+"""Where and how models run: the default device and dtype every job uses, the quantisations, and the CPU's features.
 
 CUDA when available, else CPU; bf16 on CUDA (T5 overflows in fp16), fp32 on CPU.
 """
 
 from __future__ import annotations
+
+import functools
+from pathlib import Path
 
 import torch
 
@@ -81,4 +84,35 @@ def default_dtype(device: torch.device, dtype: torch.dtype | str | None = None) 
     return torch.bfloat16 if device.type == "cuda" else torch.float32
 
 
-__all__ = ["as_dtype", "default_device", "default_dtype", "QUANTIZATIONS", "DTYPES"]
+# CPU features that change which kernels run, and so the speed and, for int8, the rounding: two
+# machines sold under one name (an "AMD EPYC" of 2021 has AVX2 only, one of 2022 AVX-512 and
+# VNNI) give different numbers, so benchmarks print these next to the CPU's name.
+CPU_FEATURES = {"avx2": "AVX2", "avx512f": "AVX-512", "avx512_vnni": "AVX512-VNNI", "avx_vnni": "AVX-VNNI", "amx_tile": "AMX"}
+
+
+@functools.cache
+def cpu_flags() -> frozenset[str]:
+    """The feature flags of this machine's first CPU, from ``/proc/cpuinfo`` (empty where there is none, e.g. macOS)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return frozenset()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return frozenset(line.split(":", 1)[1].split())
+    return frozenset()
+
+
+def cpu_features() -> str:
+    """The :data:`CPU_FEATURES` this CPU has, and the vector kernels torch picked, e.g. ``"AVX2; torch AVX2"``.
+
+    Example:
+        >>> cpu_features()  # doctest: +SKIP
+        'AVX2, AVX-512, AVX512-VNNI; torch AVX512'
+    """
+    flags = cpu_flags()
+    names = [name for flag, name in CPU_FEATURES.items() if flag in flags] or ["no flags read"]
+    return f"{', '.join(names)}; torch {torch.backends.cpu.get_cpu_capability()}"
+
+
+__all__ = ["cpu_features", "cpu_flags", "CPU_FEATURES", "as_dtype", "default_device", "default_dtype", "QUANTIZATIONS", "DTYPES"]

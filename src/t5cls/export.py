@@ -34,6 +34,7 @@ from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
 from transformers import PreTrainedModel
 
 from .convert import check_output_dir, staged_directory
+from .devices import cpu_flags
 from .errors import InputError, check_bool, check_int
 from .loading import inspect_model, load_classifier_model, load_tokenizer, wrong_kind
 
@@ -205,11 +206,7 @@ def _full_range_activations() -> bool:
     AVX512-VNNI accumulates in int32, so there the 8th bit is free precision: on t5-small shapes it
     halved LabelScorer int8's mean log-likelihood change (0.064 -> 0.032, per-channel weights both).
     """
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:  # not Linux: keep torch's safe default
-        return False
-    return "avx512_vnni" in flags
+    return "avx512_vnni" in cpu_flags()  # no flags read (not Linux): torch's safe default
 
 
 class FullRangeDynamicLinear(DynamicLinear):
