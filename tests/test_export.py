@@ -11,7 +11,7 @@ import pytest
 from t5cls.cli import main
 from t5cls.export import ONNX_FILE, ONNX_INT8_FILE, export_onnx
 from t5cls.inference import Classifier
-from tests.conftest import sample_texts
+from tests.conftest import int8_has_vnni, sample_texts
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +49,9 @@ def test_int8_agrees_with_fp32_on_real_texts(onnx_dir, torch_clf):
     int8 = Classifier(onnx_dir, quantize="int8")
     fp32, q = torch_clf.predict_proba(texts), int8.predict_proba(texts)
     agreement = (fp32.argmax(axis=1) == q.argmax(axis=1)).mean()
-    assert agreement >= 0.97, agreement
-    assert np.abs(fp32 - q).max() < 0.05
+    min_agreement, max_diff = (0.97, 0.05) if int8_has_vnni() else (0.93, 0.15)  # see conftest.int8_has_vnni
+    assert agreement >= min_agreement, agreement
+    assert np.abs(fp32 - q).max() < max_diff
 
 
 def test_export_directory_loads_as_onnx_by_default(onnx_dir, torch_clf):

@@ -15,7 +15,7 @@ from transformers import AutoTokenizer, T5Model, pipeline
 import t5cls
 from t5cls.cli import main
 from t5cls.zero_shot import PRESETS, ZeroShotClassifier, ZeroShotPreset
-from tests.conftest import sample_texts, tiny_t5_config
+from tests.conftest import int8_has_vnni, sample_texts, tiny_t5_config
 
 ATOL = 1e-5
 LABELS = ["world news", "sports", "business", "science and technology"]
@@ -125,8 +125,10 @@ def test_int8_runs_on_onnx_runtime_and_follows_fp32(zs, zs_int8, texts):
         assert agree >= 0.9, agree
         for a, b in zip(ours, fp32):
             got = dict(zip(a["labels"], a["scores"]))
-            # int8 of random tiny weights: up to 0.053 apart on these texts (measured), so 0.08.
-            np.testing.assert_allclose([got[label] for label in b["labels"]], b["scores"], atol=0.08)
+            # int8 of random tiny weights: up to 0.053 apart on these texts with VNNI, 0.15 without
+            # (measured; see conftest.int8_has_vnni), so 0.08 / 0.2.
+            atol = 0.08 if int8_has_vnni() else 0.2
+            np.testing.assert_allclose([got[label] for label in b["labels"]], b["scores"], atol=atol)
 
 
 def test_int8_from_an_export_directory_and_from_a_model_object(zs_int8, tiny_nli_dir, tiny_tokenizer, tmp_path, texts):
