@@ -19,6 +19,7 @@ next to the fp32 matmul rate measured on this machine in the same run.
 from __future__ import annotations
 
 import concurrent.futures
+import itertools
 import logging
 import multiprocessing
 import platform
@@ -35,7 +36,7 @@ import torch
 from .batching import min_padding_batches, padding_share
 from .devices import cpu_features
 from .errors import InputError, check_int
-from .inputs import read_table
+from .inputs import iter_texts, read_table
 
 logger = logging.getLogger(__name__)
 
@@ -82,10 +83,6 @@ def rerank_inputs(n_queries: int, n_documents: int, data: str | Path) -> tuple[l
     Raises:
         InputError: the file has too few texts.
     """
-    import itertools
-
-    from .inputs import iter_texts
-
     needed = n_queries * (n_documents + 1)
     texts = list(itertools.islice(iter_texts(data), needed))
     if len(texts) < needed:
