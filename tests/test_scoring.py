@@ -18,7 +18,13 @@ from scipy.special import softmax
 
 from t5cls import InputError, LabelScorer
 from t5cls.calibration import CONTENT_FREE_INPUTS
-from t5cls.export import FullRangeDynamicLinear, _full_range_activations, quantize_linear_int8
+from t5cls.export import (
+    FullRangeDynamicLinear,
+    FullRangeTokenScaledDynamicLinear,
+    TokenScaledDynamicLinear,
+    _full_range_activations,
+    quantize_linear_int8,
+)
 from t5cls.scoring import build_label_trie, fill_template, length_normalize, template_fields
 from tests.conftest import build_seq2seq, sample_texts
 
@@ -188,9 +194,39 @@ def test_int8_quantises_a_copy_and_follows_fp32(tiny_tokenizer, texts):
 
 
 def test_int8_weights_are_per_channel_and_activations_full_range_where_vnni():
-    layer = quantize_linear_int8(build_seq2seq(seed=3)).encoder.block[0].layer[1].DenseReluDense.wi_0
+    int8 = quantize_linear_int8(build_seq2seq(seed=3))
+    block = int8.encoder.block[0]
+    layer = block.layer[1].DenseReluDense.wi_0
     assert layer.weight().qscheme() == torch.per_channel_affine  # one scale per output row
     assert isinstance(layer, FullRangeDynamicLinear) == _full_range_activations()
+    # One activation scale per token where no RMSNorm precedes the input: attention output, FFN output.
+    assert not isinstance(layer, TokenScaledDynamicLinear)
+    for token_scaled in (block.layer[0].SelfAttention.o, block.layer[1].DenseReluDense.wo, int8.decoder.block[0].layer[1].EncDecAttention.o):
+        assert isinstance(token_scaled, TokenScaledDynamicLinear)
+        assert isinstance(token_scaled, FullRangeTokenScaledDynamicLinear) == _full_range_activations()
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_int8_token_scales_keep_an_outlier_token_from_coarsening_the_others(bias):
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
+
+    torch.manual_seed(0)
+    dense = _with_qconfig(torch.nn.Linear(256, 64, bias=bias))
+    x = torch.randn(16, 256)
+    outlier = x.clone()
+    outlier[0] *= 1000.0  # one token far larger than the rest, as trained T5 models have
+    token_scaled = TokenScaledDynamicLinear.from_float(dense)
+    per_call = DynamicLinear.from_float(dense)
+
+    def error(layer: torch.nn.Module, inputs: torch.Tensor) -> float:
+        return (layer(inputs)[1:] - dense(inputs)[1:]).abs().max().item()  # the ordinary tokens only
+
+    # Per token, the ordinary tokens round as they did without the outlier; with one scale per call
+    # their activations fall into a few of the 256 levels.
+    assert error(token_scaled, outlier) < 1.5 * error(token_scaled, x)
+    assert error(per_call, outlier) > 20 * error(token_scaled, outlier)
+    # The scales cancel: the outlier token itself comes out at its fp32 value's relative precision.
+    torch.testing.assert_close(token_scaled(outlier)[0], dense(outlier)[0], rtol=0, atol=2e-2 * dense(outlier)[0].abs().max().item())
 
 
 @pytest.mark.skipif(not _full_range_activations(), reason="needs a CPU with AVX512-VNNI (int32 accumulation)")
@@ -204,8 +240,9 @@ def test_full_range_int8_does_not_overflow_and_halves_the_rounding():
     torch.nn.init.constant_(worst.weight, 1.0)
     x = torch.ones(4, 512)
     x[:, 0] = 0.0
-    got = FullRangeDynamicLinear.from_float(_with_qconfig(worst))(x)
-    torch.testing.assert_close(got, x @ worst.weight.T, rtol=1e-2, atol=0)
+    for cls in (FullRangeDynamicLinear, FullRangeTokenScaledDynamicLinear):
+        got = cls.from_float(_with_qconfig(worst))(x)
+        torch.testing.assert_close(got, x @ worst.weight.T, rtol=1e-2, atol=0)
     # On random shapes the 8th bit roughly halves the error against fp32.
     dense = torch.nn.Linear(512, 512)
     x = torch.randn(64, 512)
@@ -226,8 +263,9 @@ def test_int8_packed_equals_int8_padded(tiny_tokenizer, texts):
     scorer = LabelScorer((model, tiny_tokenizer), labels=LABELS, template=TEMPLATE, quantize="int8", batch_tokens=160, show_progress_bar=False)
     packed = scorer.log_likelihoods(texts)
     scorer.use_packed_encoder = False
-    # Activations are quantised per batch (one scale per call), and the packed call sees no padding rows.
-    np.testing.assert_allclose(packed, scorer.log_likelihoods(texts), rtol=0, atol=0.5)
+    # The attention and FFN outputs quantise per token and the RMS-normalised inputs of the others
+    # leave padding rows little say in a call's scale (0.0 apart here; all per call: 3e-3).
+    np.testing.assert_allclose(packed, scorer.log_likelihoods(texts), rtol=0, atol=1e-3)
 
 
 def test_int8_from_a_checkpoint_directory(tiny_t5_relu_dir, texts):
