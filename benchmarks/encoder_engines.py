@@ -1,16 +1,18 @@
-"""Which engine runs the T5 encoder fastest on this CPU: torch padded, torch packed, or ONNX Runtime.
+"""Which engine runs the T5 encoder fastest on this CPU: torch padded, torch packed (on MKL or oneDNN), or ONNX Runtime.
 
-The encoder is nearly all of the Reranker's and of LabelScorer's work at few labels, and the two
-engines' fp32 matrix products differ by CPU: on an AVX2-only AMD EPYC ONNX Runtime's MatMul (MLAS)
-outran torch's (MKL). This script measures both levels on one machine, in one run:
+The encoder is nearly all of the Reranker's and of LabelScorer's work at few labels, and fp32
+matrix products differ by engine and CPU: on AMD EPYCs ONNX Runtime's MatMul (MLAS) and oneDNN
+outran torch's default (MKL), which is what ``t5cls.cpu_linear`` acts on. This script measures both
+levels on one machine, in one run:
 
 - ``gemm``: the fp32 rate of one (tokens x d_model) @ (d_model x d_ff) product, the encoder's
-  largest, in torch and in a one-node ONNX Runtime graph;
+  largest, in torch's ``F.linear`` (MKL), in torch's oneDNN linear (``t5cls.cpu_linear``) and in a
+  one-node ONNX Runtime graph;
 - ``encoder``: the encoder over the Reranker benchmark's prompts (``bench_rerank.py``: queries x
   AG News documents, monoT5 template), in length-sorted token-budget batches as the Reranker makes
   them: transformers' padded forward, t5cls's packed forward (real tokens only, what LabelScorer
-  and the Reranker run), and ONNX Runtime on the encoder exported in the run (padded; its graph has
-  no packed form).
+  and the Reranker run) with its linear layers on MKL and on oneDNN, and ONNX Runtime on the
+  encoder exported in the run (padded; its graph has no packed form).
 
 Each row runs in its own fresh process (engines' idle threads must not share the cores), one after
 the other; the encoder rows are checked against transformers' forward (1e-4 at real tokens) before
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import contextlib
 import multiprocessing
 import sys
 import tempfile
@@ -35,13 +38,16 @@ import torch
 
 from t5cls.bench import RERANK_TEMPLATE as TEMPLATE
 from t5cls.bench import SHAPE_PRESETS, default_data_file, default_tokenizer_dir, machine_line, rerank_inputs
+from t5cls.cpu_linear import OneDNNLinear, onednn_available
 
 TOLERANCE = 1e-4
 ROWS = {
     "padded": "torch, transformers' padded encoder forward",
-    "packed": "torch, t5cls.packed (real tokens only)",
+    "packed": "torch, t5cls.packed (real tokens only), linear layers on MKL",
+    "packed-onednn": "torch, t5cls.packed (real tokens only), linear layers on oneDNN (t5cls.cpu_linear)",
     "onnx": "ONNX Runtime, the encoder exported in this run (padded)",
 }
+GEMM_ENGINES = {"torch": "torch F.linear (MKL)", "onednn": "torch oneDNN linear", "onnxruntime": "ONNX Runtime"}
 GEMM_ROWS = 4096
 
 
@@ -101,10 +107,12 @@ def _gemm_worker(spec: dict[str, Any]) -> dict[str, Any]:
     torch.manual_seed(0)
     m, k, n = GEMM_ROWS, spec["d_model"], spec["d_ff"]
     x, weight = torch.randn(m, k), torch.randn(n, k)
-    if spec["engine"] == "torch":
+    if spec["engine"] in ("torch", "onednn"):
+        kernel = OneDNNLinear if spec["engine"] == "onednn" else contextlib.nullcontext
 
         def run() -> Any:
-            return torch.nn.functional.linear(x, weight)
+            with torch.inference_mode(), kernel():
+                return torch.nn.functional.linear(x, weight)
     else:
         from onnx import TensorProto, helper, numpy_helper
 
@@ -144,7 +152,7 @@ def _encoder_worker(spec: dict[str, Any]) -> dict[str, Any]:
     encoder = model.get_encoder()
     encoded = tokenizer(spec["prompts"])["input_ids"]
     groups = min_padding_batches(
-        [len(ids) for ids in encoded], batch_tokens=spec["batch_tokens"], padding_cost=PACKED_PADDING_COST if spec["row"] == "packed" else 1.0
+        [len(ids) for ids in encoded], batch_tokens=spec["batch_tokens"], padding_cost=PACKED_PADDING_COST if spec["row"].startswith("packed") else 1.0
     )
     batches = [tokenizer.pad({"input_ids": [encoded[i] for i in group]}, return_tensors="pt") for group in groups]
     if spec["row"] == "onnx":
@@ -154,10 +162,11 @@ def _encoder_worker(spec: dict[str, Any]) -> dict[str, Any]:
         def forward(i: int) -> torch.Tensor:
             return torch.from_numpy(session.run(None, feeds[i])[0])
     else:
+        kernel = OneDNNLinear if spec["row"] == "packed-onednn" else contextlib.nullcontext
 
         def forward(i: int) -> torch.Tensor:
-            with torch.inference_mode():
-                if spec["row"] == "packed":
+            with torch.inference_mode(), kernel():
+                if spec["row"].startswith("packed"):
                     return packed_encoder_forward(encoder, batches[i]["input_ids"], batches[i]["attention_mask"])
                 return encoder(**batches[i]).last_hidden_state
 
@@ -167,7 +176,7 @@ def _encoder_worker(spec: dict[str, Any]) -> dict[str, Any]:
     real = batches[longest]["attention_mask"].bool()
     diff = float((forward(longest)[real] - reference[real]).abs().max())
     seconds, times = _best(lambda: [forward(i) for i in range(len(batches))], spec["repeats"])
-    positions = sum(b["input_ids"].numel() for b in batches) if spec["row"] != "packed" else sum(map(len, encoded))
+    positions = sum(b["input_ids"].numel() for b in batches) if not spec["row"].startswith("packed") else sum(map(len, encoded))
     return {"seconds": seconds, "all_seconds": times, "diff": diff, "batches": len(batches), "positions": positions}
 
 
@@ -196,11 +205,14 @@ def main(argv: list[str] | None = None) -> int:
     from t5cls.batching import DEFAULT_BATCH_TOKENS
 
     shapes = SHAPE_PRESETS[args.preset]
+    # Rows on oneDNN only where this torch build has it.
+    engines = [engine for engine in GEMM_ENGINES if engine != "onednn" or onednn_available()]
+    rows = {row: text for row, text in ROWS.items() if row != "packed-onednn" or onednn_available()}
     queries, lists = rerank_inputs(args.queries, args.documents, data)  # bench_rerank.py's prompts
     prompts = [TEMPLATE.format(query=q, document=d) for q, docs in zip(queries, lists) for d in docs]
     gemm = {
         engine: _in_subprocess(_gemm_worker, {"engine": engine, "threads": threads, "repeats": args.repeats, **shapes})["gflops"]
-        for engine in ("torch", "onnxruntime")
+        for engine in engines
     }
     with tempfile.TemporaryDirectory(prefix="t5cls-bench-encoder-") as work:
         torch.manual_seed(0)
@@ -210,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         AutoTokenizer.from_pretrained(str(tokenizer_dir)).save_pretrained(work)
         export_encoder(model, Path(work) / "encoder.onnx")
         base = {"model": work, "prompts": prompts, "threads": threads, "repeats": args.repeats, "batch_tokens": args.batch_tokens or DEFAULT_BATCH_TOKENS}
-        results = {row: _in_subprocess(_encoder_worker, {**base, "row": row}) for row in ROWS}
+        results = {row: _in_subprocess(_encoder_worker, {**base, "row": row}) for row in rows}
 
     wrong = {row: r["diff"] for row, r in results.items() if not r["diff"] <= TOLERANCE}
     if wrong:
@@ -220,18 +232,18 @@ def main(argv: list[str] | None = None) -> int:
         f"({len(queries)} queries x {args.documents} AG News documents, template {TEMPLATE!r}); batch_tokens={base['batch_tokens']}; "
         f"best of {args.repeats}, each row in its own process",
         f"machine: {machine_line(threads)}",
-        f"gemm ({GEMM_ROWS} x {shapes['d_model']}) @ ({shapes['d_model']} x {shapes['d_ff']}), fp32: torch {gemm['torch']:.0f} GFLOP/s, "
-        f"ONNX Runtime {gemm['onnxruntime']:.0f} GFLOP/s ({gemm['onnxruntime'] / gemm['torch']:.2f}x)",
+        f"gemm ({GEMM_ROWS} x {shapes['d_model']}) @ ({shapes['d_model']} x {shapes['d_ff']}), fp32: "
+        + ", ".join(f"{GEMM_ENGINES[e]} {gemm[e]:.0f} GFLOP/s ({gemm[e] / gemm['torch']:.2f}x)" for e in engines),
         "",
         "| encoder engine | batches | positions run | seconds | vs padded torch | max abs diff |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     padded = results["padded"]["seconds"]
-    for row, description in ROWS.items():
+    for row, description in rows.items():
         r = results[row]
         lines.append(f"| {description} | {r['batches']} | {r['positions']:,} | {r['seconds']:.2f} | {padded / r['seconds']:.2f}x | {r['diff']:.1e} |")
     lines.append("")
-    lines.append("every timed run: " + "; ".join(f"{row} " + ", ".join(f"{t:.2f}" for t in results[row]["all_seconds"]) + " s" for row in ROWS))
+    lines.append("every timed run: " + "; ".join(f"{row} " + ", ".join(f"{t:.2f}" for t in results[row]["all_seconds"]) + " s" for row in rows))
     print("\n".join(lines))
     return 0
 

@@ -91,16 +91,34 @@ CPU_FEATURES = {"avx2": "AVX2", "avx512f": "AVX-512", "avx512_vnni": "AVX512-VNN
 
 
 @functools.cache
-def cpu_flags() -> frozenset[str]:
-    """The feature flags of this machine's first CPU, from ``/proc/cpuinfo`` (empty where there is none, e.g. macOS)."""
+def _cpuinfo() -> dict[str, str]:
+    """The first CPU's fields in ``/proc/cpuinfo`` (empty where there is none, e.g. macOS)."""
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
-        return frozenset()
+        return {}
+    fields: dict[str, str] = {}
     for line in text.splitlines():
-        if line.startswith("flags"):
-            return frozenset(line.split(":", 1)[1].split())
-    return frozenset()
+        if not line.strip():
+            break  # the end of the first CPU's block
+        name, _, value = line.partition(":")
+        fields.setdefault(name.strip(), value.strip())
+    return fields
+
+
+def cpu_flags() -> frozenset[str]:
+    """The feature flags of this machine's first CPU, from ``/proc/cpuinfo`` (empty where there is none)."""
+    return frozenset(_cpuinfo().get("flags", "").split())
+
+
+def cpu_vendor() -> str:
+    """The CPU's maker as ``/proc/cpuinfo`` names it, e.g. ``"AuthenticAMD"``, ``"GenuineIntel"`` (empty where unknown)."""
+    return _cpuinfo().get("vendor_id", "")
+
+
+def cpu_model() -> str:
+    """The CPU's model name from ``/proc/cpuinfo``, e.g. ``"AMD EPYC"`` (empty where unknown)."""
+    return _cpuinfo().get("model name", "")
 
 
 def cpu_features() -> str:
@@ -115,4 +133,4 @@ def cpu_features() -> str:
     return f"{', '.join(names)}; torch {torch.backends.cpu.get_cpu_capability()}"
 
 
-__all__ = ["cpu_features", "cpu_flags", "CPU_FEATURES", "as_dtype", "default_device", "default_dtype", "QUANTIZATIONS", "DTYPES"]
+__all__ = ["cpu_features", "cpu_flags", "cpu_model", "cpu_vendor", "CPU_FEATURES", "as_dtype", "default_device", "default_dtype", "QUANTIZATIONS", "DTYPES"]

@@ -26,6 +26,7 @@ from transformers import PreTrainedModel
 
 from .allocator import tune_malloc
 from .batching import DEFAULT_BATCH_TOKENS, PACKED_PADDING_COST, min_padding_batches
+from .cpu_linear import linear_kernel, onednn_linear_enabled
 from .devices import QUANTIZATIONS, default_device, default_dtype
 from .errors import InputError, InputTypeError, check_bool, check_choice, check_int, check_max_length
 from .inputs import TextInput, as_text_list
@@ -227,6 +228,7 @@ class Classifier:
             self._run = _TorchRunner(self.model, self.device)
             if self.device.type == "cpu":
                 tune_malloc()  # activations reuse freed heap memory instead of faulting in new pages
+                onednn_linear_enabled()  # a bad T5CLS_ONEDNN_LINEAR fails here, not at the first batch
         else:
             onnx_file = self._onnx_file(model, tokenizer, info)
             self._run = _OnnxRunner(onnx_file, self.device)
@@ -412,7 +414,7 @@ class Classifier:
         if own_bar:
             bar = _progress_bar(len(rows), enabled=_show_progress(self.show_progress_bar, len(groups)))
         try:
-            with torch.inference_mode():
+            with torch.inference_mode(), linear_kernel(self.device):
                 for group in groups:
                     out[group] = self._run(self._pad(rows, group))
                     bar.update(len(group))

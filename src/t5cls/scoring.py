@@ -62,6 +62,7 @@ from .calibration import (
     fill_fields,
 )
 from .configuration import T5_MODEL_TYPES, T5ClassificationConfig
+from .cpu_linear import linear_kernel, onednn_linear_enabled
 from .devices import QUANTIZATIONS, default_device, default_dtype
 from .errors import InputError, InputTypeError, check_bool, check_int, check_max_length
 from .labels import check_labels
@@ -492,6 +493,7 @@ class LabelScorer:
         self.device = default_device("cpu" if quantize and device is None else device)
         if self.device.type == "cpu":
             tune_malloc()  # see t5cls.allocator
+            onednn_linear_enabled()  # a bad T5CLS_ONEDNN_LINEAR fails here, not at the first batch
         if isinstance(model, tuple) and len(model) == 2 and tokenizer is None:
             model, tokenizer = model
         if base is not None and not isinstance(model, (str, os.PathLike)):
@@ -669,7 +671,7 @@ class LabelScorer:
             batch_tokens=self.batch_tokens,
             padding_cost=PACKED_PADDING_COST if self._packs() else 1.0,
         )
-        with torch.inference_mode():
+        with torch.inference_mode(), linear_kernel(self.device):
             for group in tqdm(groups, desc="scoring", unit="batch", disable=None if self.show_progress_bar else True):
                 padded = self.tokenizer.pad({"input_ids": [encoded[i] for i in group]}, return_tensors="pt")
                 edge_log_probs[group] = (
