@@ -264,8 +264,11 @@ def test_int8_packed_equals_int8_padded(tiny_tokenizer, texts):
     packed = scorer.log_likelihoods(texts)
     scorer.use_packed_encoder = False
     # The attention and FFN outputs quantise per token and the RMS-normalised inputs of the others
-    # leave padding rows little say in a call's scale (0.0 apart here; all per call: 3e-3).
-    np.testing.assert_allclose(packed, scorer.log_likelihoods(texts), rtol=0, atol=1e-3)
+    # leave padding rows little say in a call's scale (0.0 apart with MKL; all per call: 3e-3). With
+    # the fp32 vocabulary projection on oneDNN (t5cls.cpu_linear) and the previous test run first,
+    # 4 of 42 values moved by up to 2.2e-3 (measured on an AVX-512 EPYC; alone, 0.0): one int8
+    # rounding step, 50x less than int8's own change from fp32.
+    np.testing.assert_allclose(packed, scorer.log_likelihoods(texts), rtol=0, atol=5e-3)
 
 
 def test_int8_from_a_checkpoint_directory(tiny_t5_relu_dir, texts):
