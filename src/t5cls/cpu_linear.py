@@ -2,9 +2,9 @@
 
 torch's CPU build sends ``F.linear`` in fp32 to MKL, whose fastest code paths are chosen for
 Intel CPUs. On an AMD EPYC with AVX-512 (2 threads, t5-small shapes) oneDNN, which torch also
-ships and which picks its kernels by the CPU's instruction set, ran the encoder's products
-1.05-1.6x faster and the vocabulary projection 1.2-2.2x faster, and a packed t5-small encoder
-1.2-1.3x faster end to end (``benchmarks/encoder_engines.py`` measures both on the machine it runs on). Inside :func:`linear_kernel`,
+ships and which picks its kernels by the CPU's instruction set, ran the encoder's largest product
+1.24x faster and the packed t5-small encoder 1.23x faster end to end
+(``benchmarks/encoder_engines.py`` measures both on the machine it runs on). Inside :func:`linear_kernel`,
 fp32 CPU ``F.linear`` calls without autograd run on ``torch.ops.mkldnn._linear_pointwise``
 instead (the op torch's own compiler uses for CPU linear layers): the same product, summed in
 another order, equal to within fp32 rounding (tests check transformers' forward to 1e-5).
