@@ -8,6 +8,7 @@ from transformers import T5EncoderModel
 from transformers.models.t5.modeling_t5 import T5Block
 
 import t5cls
+from t5cls.attention import CPU_PLAIN_MAX_KEYS
 from t5cls.packed import can_pack, packed_encoder_forward
 from tests.conftest import TINY, build_seq2seq
 
@@ -48,6 +49,17 @@ def test_equals_transformers_encoder_at_real_tokens(encoder, pattern, grad):
     real = attention_mask.bool()
     torch.testing.assert_close(packed[real], expected[real], atol=ATOL, rtol=0)
     assert not packed[~real].any(), "padding positions are zeros"
+
+
+def test_long_inputs_equal_too(encoder):
+    # Past CPU_PLAIN_MAX_KEYS tokens the attention product runs on SDPA (t5cls.attention); a batch
+    # with one long and one short text has both lengths' padding.
+    input_ids, attention_mask = _inputs("right", batch=2, length=CPU_PLAIN_MAX_KEYS + 9)
+    with torch.no_grad():
+        packed = packed_encoder_forward(encoder.encoder, input_ids, attention_mask)
+        expected = encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    real = attention_mask.bool()
+    torch.testing.assert_close(packed[real], expected[real], atol=ATOL, rtol=0)
 
 
 def test_inputs_embeds_are_used_and_left_untouched(encoder):

@@ -130,6 +130,20 @@ def test_packed_encoder_equals_the_padded_encoder_fp32(tiny_tokenizer, texts):
         np.testing.assert_allclose(packed, scorer.log_likelihoods(texts), rtol=0, atol=1e-5)
 
 
+def test_tree_blocks_equal_transformers_blocks(tiny_tokenizer, texts):
+    # The decoder blocks as LabelScorer runs them over the tree (t5cls.attention's kernel, block 0's
+    # self-attention for one row, projected cross-attention keys and values) must give what
+    # transformers' T5Block gives on the same tree, for both FFN kinds, over several batches.
+    for seed, shape in ((7, {}), (8, dict(feed_forward_proj="relu", tie_word_embeddings=True))):
+        model = build_seq2seq(seed=seed, initializer_factor=0.5, **shape)
+        scorer = LabelScorer((model, tiny_tokenizer), labels=LABELS, template=TEMPLATE, batch_tokens=128, show_progress_bar=False)
+        assert scorer._runs_tree_blocks() and not scorer._factors_cross_attention()
+        ours = scorer.log_likelihoods(texts)
+        scorer.use_tree_blocks = False
+        assert not scorer._runs_tree_blocks()
+        np.testing.assert_allclose(ours, scorer.log_likelihoods(texts), rtol=0, atol=1e-5)
+
+
 def test_factored_cross_attention_equals_transformers_blocks(tiny_tokenizer, texts):
     # Small trees (the first-token mode, single-token labels) read the encoder states without keys and
     # values; the result must be what transformers' T5Block computes. d_kv 16 lets a 4-node tree qualify.
@@ -139,7 +153,10 @@ def test_factored_cross_attention_equals_transformers_blocks(tiny_tokenizer, tex
             scorer = LabelScorer((model, tiny_tokenizer), labels=labels, mode=mode, batch_tokens=128, show_progress_bar=False)
             assert scorer._factors_cross_attention()
             factored = scorer.log_likelihoods(texts)
-            scorer.use_factored_cross_attention = False
+            scorer.use_factored_cross_attention = False  # projected keys and values, in the same tree blocks
+            np.testing.assert_allclose(factored, scorer.log_likelihoods(texts), rtol=0, atol=1e-5)
+            scorer.use_tree_blocks = False
+            assert not scorer._factors_cross_attention()
             np.testing.assert_allclose(factored, scorer.log_likelihoods(texts), rtol=0, atol=1e-5)
         # A large tree keeps the projected keys and values (cheaper there).
         assert not LabelScorer((model, tiny_tokenizer), labels=LABELS, show_progress_bar=False)._factors_cross_attention()

@@ -3,8 +3,8 @@
 Nine tenths of a T5 encoder's FLOPs are per-token linear layers (q, k, v, o and the FFN), and a
 padded batch spends them on padding too. :func:`packed_encoder_forward` runs the encoder's own
 modules on the real tokens only, packed into one ``(tokens, d_model)`` matrix, and lays the
-tokens out padded just for the attention product, which needs the ``(batch, heads, seq, seq)``
-shape. The relative position bias and the padding mask are combined once per call instead of
+tokens out padded just for the attention product (:func:`t5cls.attention.attend`), which needs
+the ``(batch, heads, seq, seq)`` shape. The relative position bias and the padding mask are combined once per call instead of
 once per layer. The result equals ``T5Stack.forward`` at every real token (tests check 1e-5 in
 fp32); padding positions are zeros.
 
@@ -28,6 +28,8 @@ from transformers.models.t5.modeling_t5 import (
     T5Stack,
 )
 from transformers.models.umt5.modeling_umt5 import UMT5Block, UMT5LayerNorm
+
+from .attention import attend
 
 PACKED_DTYPES = (torch.float32, torch.bfloat16)
 
@@ -100,8 +102,8 @@ def packed_encoder_forward(
     for block in encoder.block:
         block_bias = layer_bias(block.layer[0].SelfAttention) if per_layer else bias
         hidden = _self_attention(block.layer[0], hidden, layout, batch, seq, block_bias, inplace=inplace)
-        hidden = _feed_forward(block.layer[-1], hidden, inplace=inplace)
-    hidden = _rms_norm(encoder.final_layer_norm, hidden)
+        hidden = feed_forward(block.layer[-1], hidden, inplace=inplace)
+    hidden = rms_norm(encoder.final_layer_norm, hidden)
     if layout is None:
         return hidden.view(batch, seq, d_model)
     return layout.pad(hidden).view(batch, seq, d_model)
@@ -129,8 +131,8 @@ def _residual(hidden: torch.Tensor, update: torch.Tensor, *, inplace: bool) -> t
     return hidden.add_(update) if inplace and update.dtype == hidden.dtype else hidden + update
 
 
-def _rms_norm(norm: nn.Module, hidden: torch.Tensor) -> torch.Tensor:
-    """``T5LayerNorm``; in fp32 as one fused kernel (the same formula), else the module itself."""
+def rms_norm(norm: nn.Module, hidden: torch.Tensor) -> torch.Tensor:
+    """``norm(hidden)`` for a ``T5LayerNorm``: in fp32 as one fused kernel (the same formula), else the module itself."""
     weight = norm.weight
     if hidden.dtype == weight.dtype == torch.float32 and type(norm) in (T5LayerNorm, UMT5LayerNorm):
         return F.rms_norm(hidden, (hidden.shape[-1],), weight, norm.variance_epsilon)
@@ -150,7 +152,7 @@ def _self_attention(
     """``T5LayerSelfAttention`` on packed tokens ``(tokens, d_model)``: norm, attention, residual."""
     attention = layer.SelfAttention
     heads, head_dim = attention.n_heads, attention.key_value_proj_dim
-    normed = _rms_norm(layer.layer_norm, hidden)
+    normed = rms_norm(layer.layer_norm, hidden)
 
     def padded_heads(projection: torch.nn.Module) -> torch.Tensor:
         states = projection(normed)  # (tokens, heads * head_dim)
@@ -159,7 +161,7 @@ def _self_attention(
         return states.view(batch, seq, heads, head_dim).transpose(1, 2)  # (batch, heads, seq, head_dim)
 
     query, key, value = padded_heads(attention.q), padded_heads(attention.k), padded_heads(attention.v)
-    context = F.scaled_dot_product_attention(query, key, value, attn_mask=bias, scale=attention.scaling)
+    context = attend(query, key, value, bias, scale=attention.scaling)
     context = context.transpose(1, 2).reshape(batch * seq, heads * head_dim)  # (batch * seq, inner)
     if layout is not None:
         context = layout.pack(context)  # (tokens, inner)
@@ -173,10 +175,10 @@ def _weight_dtype(linear: nn.Module) -> torch.dtype | None:
     return weight.dtype if isinstance(weight, torch.Tensor) else None
 
 
-def _feed_forward(layer: T5LayerFF, hidden: torch.Tensor, *, inplace: bool) -> torch.Tensor:
-    """``T5LayerFF`` on packed tokens: norm, FFN, residual."""
+def feed_forward(layer: T5LayerFF, hidden: torch.Tensor, *, inplace: bool) -> torch.Tensor:
+    """``T5LayerFF`` (norm, FFN, residual) on states of any leading shape; ``inplace``: add into ``hidden``."""
     dense = layer.DenseReluDense
-    normed = _rms_norm(layer.layer_norm, hidden)
+    normed = rms_norm(layer.layer_norm, hidden)
     if inplace and type(dense) is T5DenseActDense and isinstance(dense.act, nn.ReLU) and _weight_dtype(dense.wi) == _weight_dtype(dense.wo):
         update = dense.wo(torch.relu_(dense.wi(normed)))  # the original T5's ReLU FFN, without a copy
     else:
@@ -184,4 +186,4 @@ def _feed_forward(layer: T5LayerFF, hidden: torch.Tensor, *, inplace: bool) -> t
     return _residual(hidden, update, inplace=inplace)
 
 
-__all__ = ["can_pack", "packed_encoder_forward", "PACKED_DTYPES"]
+__all__ = ["can_pack", "feed_forward", "packed_encoder_forward", "PACKED_DTYPES", "rms_norm"]

@@ -41,7 +41,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from scipy.special import softmax
 from scipy.stats import entropy as _entropy
 from torch import nn
@@ -52,6 +51,7 @@ from transformers.models.t5.modeling_t5 import T5Block, T5LayerCrossAttention
 from transformers.models.umt5.modeling_umt5 import UMT5Block
 
 from .allocator import tune_malloc
+from .attention import attend
 from .batching import DEFAULT_BATCH_TOKENS, PACKED_PADDING_COST, min_padding_batches
 from .calibration import (
     CONTENT_FREE_INPUTS,
@@ -67,7 +67,7 @@ from .devices import QUANTIZATIONS, default_device, default_dtype
 from .errors import InputError, InputTypeError, check_bool, check_int, check_max_length
 from .labels import check_labels
 from .loading import default_max_length, inspect_model, load_seq2seq_model, load_tokenizer, wrong_kind
-from .packed import can_pack, packed_encoder_forward
+from .packed import can_pack, feed_forward, packed_encoder_forward, rms_norm
 
 logger = logging.getLogger(__name__)
 
@@ -265,35 +265,49 @@ def _check_choice(name: str, value: Any, choices: Sequence[Any]) -> Any:
     return value
 
 
-def _umt5_tree_block(
-    block: UMT5Block,
-    hidden: torch.Tensor,
-    tree_mask: torch.Tensor,
-    depths: torch.Tensor,
-    size: int,
-    encoder_hidden: torch.Tensor,
-    cross_mask: Any,
-) -> torch.Tensor:
-    """One ``UMT5Block`` over the label tree ``hidden`` (batch, nodes, d_model).
+# --------------------------------------------------------------------------------------------
+# The decoder blocks over the label tree
+# --------------------------------------------------------------------------------------------
 
-    A UMT5 attention layer computes its relative position bias from the positions 0..n-1 of its
-    input; in the tree a node sits at its depth, so the self-attention runs here with the layer's
-    own ``compute_bias`` indexed by depth (as for T5's shared bias), and the cross-attention and
-    feed-forward sub-layers are the block's own modules.
+
+def _split_heads(attention: nn.Module, states: torch.Tensor) -> torch.Tensor:
+    """``(batch, n, heads * head_dim)`` -> ``(batch, heads, n, head_dim)``."""
+    batch, n, _ = states.shape
+    return states.view(batch, n, attention.n_heads, attention.key_value_proj_dim).transpose(1, 2)
+
+
+def _merge_heads(context: torch.Tensor) -> torch.Tensor:
+    """``(batch, heads, n, head_dim)`` -> ``(batch, n, heads * head_dim)``."""
+    batch, heads, n, head_dim = context.shape
+    return context.transpose(1, 2).reshape(batch, n, heads * head_dim)
+
+
+def tree_self_attention(layer: nn.Module, hidden: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """A decoder block's self-attention layer (norm, attention, residual) over the tree ``(batch, nodes, d_model)``.
+
+    ``layer`` is a ``T5LayerSelfAttention`` or UMT5's; ``bias`` ``(1, heads, nodes, nodes)`` is
+    the tree mask plus the relative position bias indexed by depth, the keys and bias each node
+    sees when its label is decoded alone.
     """
-    layer, attention = block.layer[0], block.layer[0].SelfAttention
-    batch, nodes, _ = hidden.shape
-    grid = attention.compute_bias(size, size)  # (1, heads, size, size)
-    mask = grid[:, :, depths[:, None], depths[None, :]].to(hidden.dtype) + tree_mask  # (1, heads, nodes, nodes)
-    normed = layer.layer_norm(hidden)
+    attention = layer.SelfAttention
+    normed = rms_norm(layer.layer_norm, hidden)
+    query, key, value = (_split_heads(attention, projection(normed)) for projection in (attention.q, attention.k, attention.v))
+    context = attend(query, key, value, bias, scale=attention.scaling)
+    return hidden + layer.dropout(attention.o(_merge_heads(context)))
 
-    def heads(projection: nn.Module) -> torch.Tensor:
-        return projection(normed).view(batch, nodes, attention.n_heads, attention.key_value_proj_dim).transpose(1, 2)
 
-    context = F.scaled_dot_product_attention(heads(attention.q), heads(attention.k), heads(attention.v), attn_mask=mask, scale=attention.scaling)
-    hidden = hidden + layer.dropout(attention.o(context.transpose(1, 2).reshape(batch, nodes, -1)))
-    hidden = block.layer[1](hidden, encoder_hidden_states=encoder_hidden, attention_mask=cross_mask)[0]
-    return block.layer[-1](hidden)
+def tree_cross_attention(layer: nn.Module, hidden: torch.Tensor, encoder_hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """A decoder block's cross-attention layer (norm, attention over the encoder, residual).
+
+    ``layer`` is a ``T5LayerCrossAttention`` or UMT5's; ``mask`` is additive ``(batch, 1, 1,
+    seq)``: 0 at real tokens, the dtype's minimum at padding (T5's cross-attention has no
+    position bias).
+    """
+    attention = layer.EncDecAttention
+    query = _split_heads(attention, attention.q(rms_norm(layer.layer_norm, hidden)))
+    key, value = (_split_heads(attention, projection(encoder_hidden)) for projection in (attention.k, attention.v))
+    context = attend(query, key, value, mask, scale=attention.scaling)
+    return hidden + layer.dropout(attention.o(_merge_heads(context)))
 
 
 # --------------------------------------------------------------------------------------------
@@ -454,8 +468,12 @@ class LabelScorer:
     # The encoder runs on real tokens only when that computes the same (see t5cls.packed); set
     # ``scorer.use_packed_encoder = False`` for transformers' padded forward.
     use_packed_encoder = True
+    # The decoder blocks run here over the tree (t5cls.attention's kernel, block 0's
+    # self-attention once per batch); ``False`` runs transformers' own T5Block (T5 and mT5; UMT5's
+    # blocks always run here, as transformers' compute their bias from positions, not depths).
+    use_tree_blocks = True
     # Small trees read the encoder states without projecting them to keys and values (see
-    # factored_cross_attention); ``False`` runs transformers' own T5Block for every tree.
+    # factored_cross_attention); ``False`` projects them for every tree.
     use_factored_cross_attention = True
 
     def __init__(
@@ -583,35 +601,11 @@ class LabelScorer:
             encoder_hidden = packed_encoder_forward(encoder, input_ids, attention_mask)  # (batch, seq, d_model)
         else:
             encoder_hidden = encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        decoder = model.get_decoder()
-        batch = input_ids.shape[0]
-        hidden = decoder.dropout(decoder.embed_tokens(tree["input_ids"].expand(batch, -1)))  # (batch, nodes, d_model)
-        cross_mask = create_bidirectional_mask(
-            config=decoder.config,
-            inputs_embeds=hidden,
-            attention_mask=attention_mask,
-            encoder_hidden_states=encoder_hidden,
-        )
-        # The first block's own compute_bias(q, k)[..., i, j] is the bias of relative position j - i;
-        # indexing it by depth gives each (query node, key node) pair the bias its label sees alone.
-        depths = tree["depths"]
-        size = self.trie.max_depth + 1
-        grid = None if type(decoder.block[0]) is UMT5Block else decoder.block[0].layer[0].SelfAttention.compute_bias(size, size)
-        position_bias = None if grid is None else grid[:, :, depths[:, None], depths[None, :]]  # (1, heads, nodes, nodes)
-        if grid is None:
-            for block in decoder.block:  # UMT5: each layer its own bias, indexed by depth the same way
-                hidden = _umt5_tree_block(block, hidden, tree["mask"], depths, size, encoder_hidden, cross_mask)
-        elif self._factors_cross_attention():
-            # (batch, 1, 1, seq) additive: 0 at real tokens, the dtype's minimum at padding.
-            additive = (1.0 - attention_mask[:, None, None, :].to(hidden.dtype)) * torch.finfo(hidden.dtype).min
-            for block in decoder.block:
-                hidden = block.layer[0](hidden, attention_mask=tree["mask"], position_bias=position_bias)[0]
-                hidden = factored_cross_attention(block.layer[1], hidden, encoder_hidden, additive)
-                hidden = block.layer[-1](hidden)
+        decoder, batch = model.get_decoder(), input_ids.shape[0]
+        if self._runs_tree_blocks():
+            hidden = self._tree_decoder(decoder, encoder_hidden, attention_mask)
         else:
-            cross_bias = None  # zeros made by the first block, shared by the others as in T5Stack
-            for block in decoder.block:
-                hidden, _, cross_bias = block(hidden, tree["mask"], position_bias, encoder_hidden, cross_mask, cross_bias)
+            hidden = self._tree_decoder_transformers_blocks(decoder, encoder_hidden, attention_mask)
         hidden = decoder.dropout(decoder.final_layer_norm(hidden))
         if getattr(model.config, "scale_decoder_outputs", False):  # original t5 (tied embeddings) rescales
             hidden = hidden * model.config.d_model**-0.5
@@ -626,13 +620,77 @@ class LabelScorer:
             out.append(logits[:, nodes, tokens] - log_norm[:, nodes])  # (step, edges)
         return torch.cat(out)
 
+    def _tree_bias(self, attention: nn.Module) -> torch.Tensor:
+        """``(1, heads, nodes, nodes)``: the tree mask plus ``attention``'s relative position bias by depth.
+
+        ``attention.compute_bias(q, k)[..., i, j]`` is the bias of relative position ``j - i``;
+        indexing it by depth gives each (query node, key node) pair the bias its label sees alone.
+        """
+        depths, size = self._decoder["depths"], self.trie.max_depth + 1
+        grid = attention.compute_bias(size, size)  # (1, heads, size, size)
+        return grid[:, :, depths[:, None], depths[None, :]].to(self.dtype) + self._decoder["mask"]
+
+    def _tree_decoder(self, decoder: nn.Module, encoder_hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """The decoder blocks over the tree, run here: ``(batch, nodes, d_model)`` before the final norm."""
+        batch = encoder_hidden.shape[0]
+        # Block 0's self-attention reads only the tree's own token embeddings, the same for every
+        # prompt: in evaluation it runs for one row, which the cross-attention then broadcasts.
+        rows = batch if decoder.training else 1
+        hidden = decoder.dropout(decoder.embed_tokens(self._decoder["input_ids"].expand(rows, -1)))  # (rows, nodes, d_model)
+        # (batch, 1, 1, seq) additive: 0 at real tokens, the dtype's minimum at padding.
+        cross_mask = (1.0 - attention_mask[:, None, None, :].to(hidden.dtype)) * torch.finfo(hidden.dtype).min
+        # T5 and mT5 share block 0's bias; UMT5 has one per layer.
+        per_layer = type(decoder.block[0]) is UMT5Block
+        shared_bias = None if per_layer else self._tree_bias(decoder.block[0].layer[0].SelfAttention)
+        factored = self._factors_cross_attention()
+        inplace = not torch.is_grad_enabled()
+        for block in decoder.block:
+            self_attention, cross_attention = block.layer[0], block.layer[1]
+            hidden = tree_self_attention(self_attention, hidden, self._tree_bias(self_attention.SelfAttention) if per_layer else shared_bias)
+            if factored:
+                hidden = factored_cross_attention(cross_attention, hidden.expand(batch, -1, -1), encoder_hidden, cross_mask)
+            else:
+                hidden = tree_cross_attention(cross_attention, hidden, encoder_hidden, cross_mask)  # (batch, nodes, d_model)
+            hidden = feed_forward(block.layer[-1], hidden, inplace=inplace)
+        return hidden
+
+    def _tree_decoder_transformers_blocks(self, decoder: nn.Module, encoder_hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """:meth:`_tree_decoder` through transformers' own ``T5Block`` (training, fp16's clamps, wrapped blocks)."""
+        batch = encoder_hidden.shape[0]
+        hidden = decoder.dropout(decoder.embed_tokens(self._decoder["input_ids"].expand(batch, -1)))  # (batch, nodes, d_model)
+        cross_mask = create_bidirectional_mask(
+            config=decoder.config,
+            inputs_embeds=hidden,
+            attention_mask=attention_mask,
+            encoder_hidden_states=encoder_hidden,
+        )
+        depths, size = self._decoder["depths"], self.trie.max_depth + 1
+        grid = decoder.block[0].layer[0].SelfAttention.compute_bias(size, size)
+        position_bias = grid[:, :, depths[:, None], depths[None, :]]  # (1, heads, nodes, nodes); the mask goes separately
+        cross_bias = None  # zeros made by the first block, shared by the others as in T5Stack
+        for block in decoder.block:
+            hidden, _, cross_bias = block(hidden, self._decoder["mask"], position_bias, encoder_hidden, cross_mask, cross_bias)
+        return hidden
+
+    def _runs_tree_blocks(self) -> bool:
+        """Whether the decoder blocks run here (:meth:`_tree_decoder`) rather than as transformers' ``T5Block``."""
+        blocks = self.model.get_decoder().block
+        if all(type(block) is UMT5Block for block in blocks):
+            return True  # UMT5Block computes its bias from positions 0..n-1, not from tree depths
+        decoder = self.model.get_decoder()
+        return (
+            self.use_tree_blocks
+            and not decoder.training
+            and self.dtype != torch.float16  # T5Block clamps fp16 activations between its layers
+            and all(type(block) is T5Block for block in blocks)
+        )
+
     def _factors_cross_attention(self) -> bool:
         decoder = self.model.get_decoder()
         return (
             self.use_factored_cross_attention
-            and not decoder.training
-            and self.dtype != torch.float16  # T5Block clamps fp16 activations between its layers
-            and all(type(block) is T5Block and can_factor_cross_attention(block.layer[1], self.trie.num_nodes) for block in decoder.block)
+            and self._runs_tree_blocks()
+            and all(can_factor_cross_attention(block.layer[1], self.trie.num_nodes) for block in decoder.block)
         )
 
     def _packs(self) -> bool:
