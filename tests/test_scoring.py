@@ -532,3 +532,21 @@ def test_umt5_log_likelihoods_equal_brute_force(t5_tokenizer, texts):
     # These log-likelihoods reach -105, where one fp32 step is 7.6e-6: 1e-5 plus a relative 1e-7
     # (about one more step) allows the summation order of another CPU's kernels (AVX2: 1.14e-5 once).
     np.testing.assert_allclose(scorer.log_likelihoods(texts), expected, rtol=1e-7, atol=1e-5)
+
+
+def test_training_mode_without_dropout_gives_the_evaluation_scores(t5_tokenizer, texts):
+    # In training the tree runs at full batch (no shared block 0) and through the blocks' own FFN
+    # layers (UMT5) or transformers' T5Block (T5): with dropout 0 that must change nothing.
+    from transformers import UMT5Config, UMT5ForConditionalGeneration
+
+    torch.manual_seed(13)
+    umt5 = UMT5ForConditionalGeneration(
+        UMT5Config(vocab_size=32128, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4, dropout_rate=0.0,
+                   feed_forward_proj="gated-gelu", tie_word_embeddings=False, decoder_start_token_id=0)
+    )
+    for model in (umt5, build_seq2seq(seed=3, initializer_factor=0.5, vocab_size=32128, dropout_rate=0.0)):
+        scorer = LabelScorer((model, t5_tokenizer), labels=LABELS, template=TEMPLATE, batch_tokens=96, show_progress_bar=False)
+        evaluation = scorer.log_likelihoods(texts[:4])
+        scorer.model.train()
+        assert scorer._runs_tree_blocks() == (model is umt5)
+        np.testing.assert_allclose(scorer.log_likelihoods(texts[:4]), evaluation, rtol=1e-7, atol=1e-5)

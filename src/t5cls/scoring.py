@@ -21,9 +21,12 @@ When every label is one token, the tree is the start node plus one leaf per labe
 decoder pass gives each label's token and its closing ``</s>``. ``mode="first_token"`` keeps only
 the start node: the classic restricted softmax over the labels' first tokens (one decoder position).
 
-The decoder runs transformers' own modules (the model's encoder, decoder blocks, final layer
-norm and LM head); only the mask and the relative position bias are built here, the bias with
-the first block's own ``compute_bias``. For small trees (the first-token mode: one node) the
+The decoder blocks run here over the tree, from the model's own modules (projections, norms,
+FFN, final layer norm and LM head) with the attention product on :func:`t5cls.attention.attend`;
+the tree mask and the relative position bias are built here, the bias with the blocks' own
+``compute_bias``. Block 0's self-attention sees only the tree's token embeddings, the same for
+every prompt, so it runs once per batch. ``use_tree_blocks = False`` (and training, and fp16)
+runs transformers' ``T5Block`` on the same tree instead. For small trees (the first-token mode: one node) the
 cross-attention reads the encoder states without projecting them to keys and values
 (:func:`factored_cross_attention`, the same product in another order): projecting them costs a
 sixth of the encoder again at t5 shapes, for one decoder position to read.
@@ -651,7 +654,8 @@ class LabelScorer:
                 hidden = factored_cross_attention(cross_attention, hidden.expand(batch, -1, -1), encoder_hidden, cross_mask)
             else:
                 hidden = tree_cross_attention(cross_attention, hidden, encoder_hidden, cross_mask)  # (batch, nodes, d_model)
-            hidden = feed_forward(block.layer[-1], hidden, inplace=inplace)
+            # In training (UMT5 only gets here then) the block's own FFN layer, which has the dropout.
+            hidden = block.layer[-1](hidden) if decoder.training else feed_forward(block.layer[-1], hidden, inplace=inplace)
         return hidden
 
     def _tree_decoder_transformers_blocks(self, decoder: nn.Module, encoder_hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -674,15 +678,14 @@ class LabelScorer:
 
     def _runs_tree_blocks(self) -> bool:
         """Whether the decoder blocks run here (:meth:`_tree_decoder`) rather than as transformers' ``T5Block``."""
-        blocks = self.model.get_decoder().block
-        if all(type(block) is UMT5Block for block in blocks):
-            return True  # UMT5Block computes its bias from positions 0..n-1, not from tree depths
         decoder = self.model.get_decoder()
+        if all(type(block) is UMT5Block for block in decoder.block):
+            return True  # UMT5Block computes its bias from positions 0..n-1, not from tree depths
         return (
             self.use_tree_blocks
             and not decoder.training
             and self.dtype != torch.float16  # T5Block clamps fp16 activations between its layers
-            and all(type(block) is T5Block for block in blocks)
+            and all(type(block) is T5Block for block in decoder.block)
         )
 
     def _factors_cross_attention(self) -> bool:
