@@ -4,9 +4,10 @@ Nine tenths of a T5 encoder's FLOPs are per-token linear layers (q, k, v, o and 
 padded batch spends them on padding too. :func:`packed_encoder_forward` runs the encoder's own
 modules on the real tokens only, packed into one ``(tokens, d_model)`` matrix, and lays the
 tokens out padded just for the attention product (:func:`t5cls.attention.attend`), which needs
-the ``(batch, heads, seq, seq)`` shape. The relative position bias and the padding mask are combined once per call instead of
-once per layer. The result equals ``T5Stack.forward`` at every real token (tests check 1e-5 in
-fp32); padding positions are zeros.
+the ``(batch, heads, seq, seq)`` shape. The relative position bias and the padding mask are
+combined once per call instead of once per layer. The result equals ``T5Stack.forward`` at every
+real token (tests check 1e-5 in fp32); padding positions are zeros. :func:`rms_norm` and
+:func:`feed_forward` serve LabelScorer's label-tree decoder too.
 
 It is used in evaluation mode with SDPA attention, in fp32 or bf16, and when the encoder's
 blocks are plain ``T5Block`` (t5, mT5) or ``UMT5Block`` (UMT5: a bias per layer) modules (see :func:`can_pack`); anything else (training, fp16,
