@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -63,3 +67,12 @@ def test_other_dtypes_take_sdpa_as_it_is():
     mask = _masks(2, 4, 6)["bias"].to(torch.bfloat16)
     expected = F.scaled_dot_product_attention(query, key, value, attn_mask=mask, scale=1.0)
     assert torch.equal(attend(query, key, value, mask, scale=1.0), expected)
+
+
+def test_the_kernel_benchmark_runs():
+    # benchmarks/attention_kernels.py checks the two kernels equal at every shape before it times them.
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "attention_kernels.py"
+    result = subprocess.run([sys.executable, str(script), "--repeats", "1", "--threads", "1"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| encoder") or line.startswith("| tree")]
+    assert len(rows) == 8 and rows[0].endswith("| plain |") and rows[-1].endswith("| SDPA |")
