@@ -44,13 +44,16 @@ def test_equals_sdpa_on_either_kernel(keys, scale):
         torch.testing.assert_close(attend(query, key, value, mask, scale=scale), expected, rtol=0, atol=1e-5, msg=name)
 
 
-def test_broadcasts_a_single_query_row_over_the_batch():
+@pytest.mark.parametrize("keys", [9, CPU_PLAIN_MAX_KEYS + 1], ids=["plain", "sdpa"])
+def test_broadcasts_a_single_query_row_over_the_batch(keys):
     # The label tree's block 0 hands one row of queries to a batch of encoder states.
-    query, _, _ = _qkv(1, 5, 9)
-    _, key, value = _qkv(3, 5, 9)
-    mask = _masks(3, 5, 9)["padding"]
-    expected = F.scaled_dot_product_attention(query.expand(3, -1, -1, -1), key, value, attn_mask=mask, scale=1.0)
-    torch.testing.assert_close(attend(query, key, value, mask, scale=1.0), expected, rtol=0, atol=1e-5)
+    query, _, _ = _qkv(1, 5, keys)
+    _, key, value = _qkv(3, 5, keys)
+    mask = _masks(3, 5, keys)["padding"]
+    expected = F.scaled_dot_product_attention(query.expand(3, -1, -1, -1).contiguous(), key, value, attn_mask=mask, scale=1.0)
+    got = attend(query, key, value, mask, scale=1.0)
+    assert got.shape == (3, HEADS, 5, HEAD_DIM)
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-5)
 
 
 def test_leaves_its_inputs_unchanged():

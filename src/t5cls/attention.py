@@ -25,7 +25,8 @@ def attend(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, mask: to
     """``softmax(query @ key^T * scale + mask) @ value``, without dropout.
 
     Args:
-        query: ``(batch, heads, queries, head_dim)``.
+        query: ``(batch, heads, queries, head_dim)``, or one row ``(1, heads, queries, head_dim)`` for
+            the whole batch (LabelScorer's label tree in its first block).
         key, value: ``(batch, heads, keys, head_dim)``.
         mask: additive, broadcastable to ``(batch, heads, queries, keys)`` (relative position bias
             plus the dtype's minimum at hidden keys), or ``None``.
@@ -35,6 +36,8 @@ def attend(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, mask: to
         ``(batch, heads, queries, head_dim)``.
     """
     if query.device.type != "cpu" or query.dtype != torch.float32 or key.shape[-2] > CPU_PLAIN_MAX_KEYS:
+        # SDPA's fused CUDA kernels take q, k and v of one batch size only (else it falls back to its slow one).
+        query = query.expand(key.shape[0], -1, -1, -1) if query.shape[0] != key.shape[0] else query
         return F.scaled_dot_product_attention(query, key, value, attn_mask=mask, scale=scale)
     scores = torch.matmul(query, key.transpose(-1, -2))  # (batch, heads, queries, keys), this call's own
     if scale != 1.0:
