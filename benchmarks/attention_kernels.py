@@ -21,7 +21,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from t5cls.attention import CPU_PLAIN_MAX_KEYS
+from t5cls.attention import CPU_PLAIN_MAX_KEYS, plain_attention
 from t5cls.bench import machine_line
 
 HEADS, HEAD_DIM = 8, 64
@@ -39,8 +39,7 @@ SHAPES = [
 
 
 def _plain(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    scores = torch.matmul(query, key.transpose(-1, -2)).add_(mask)
-    return torch.matmul(torch.softmax(scores, dim=-1), value)
+    return plain_attention(query, key, value, mask, scale=1.0)
 
 
 def _sdpa(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

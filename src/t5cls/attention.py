@@ -39,6 +39,11 @@ def attend(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, mask: to
         # SDPA's fused CUDA kernels take q, k and v of one batch size only (else it falls back to its slow one).
         query = query.expand(key.shape[0], -1, -1, -1) if query.shape[0] != key.shape[0] else query
         return F.scaled_dot_product_attention(query, key, value, attn_mask=mask, scale=scale)
+    return plain_attention(query, key, value, mask, scale=scale)
+
+
+def plain_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, mask: torch.Tensor | None, *, scale: float) -> torch.Tensor:
+    """:func:`attend`'s CPU kernel: two batched matmuls around a softmax, whatever the device or length."""
     scores = torch.matmul(query, key.transpose(-1, -2))  # (batch, heads, queries, keys), this call's own
     if scale != 1.0:
         scores.mul_(scale)
@@ -46,5 +51,4 @@ def attend(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, mask: to
         scores = scores.add_(mask) if torch.broadcast_shapes(scores.shape, mask.shape) == scores.shape else scores + mask
     return torch.matmul(torch.softmax(scores, dim=-1), value)
 
-
-__all__ = ["CPU_PLAIN_MAX_KEYS", "attend"]
+__all__ = ["CPU_PLAIN_MAX_KEYS", "attend", "plain_attention"]

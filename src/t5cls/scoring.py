@@ -623,15 +623,19 @@ class LabelScorer:
             out.append(logits[:, nodes, tokens] - log_norm[:, nodes])  # (step, edges)
         return torch.cat(out)
 
-    def _tree_bias(self, attention: nn.Module) -> torch.Tensor:
-        """``(1, heads, nodes, nodes)``: the tree mask plus ``attention``'s relative position bias by depth.
+    def _depth_bias(self, attention: nn.Module) -> torch.Tensor:
+        """``(1, heads, nodes, nodes)``: ``attention``'s relative position bias between tree nodes, by depth.
 
         ``attention.compute_bias(q, k)[..., i, j]`` is the bias of relative position ``j - i``;
         indexing it by depth gives each (query node, key node) pair the bias its label sees alone.
         """
         depths, size = self._decoder["depths"], self.trie.max_depth + 1
         grid = attention.compute_bias(size, size)  # (1, heads, size, size)
-        return grid[:, :, depths[:, None], depths[None, :]].to(self.dtype) + self._decoder["mask"]
+        return grid[:, :, depths[:, None], depths[None, :]]
+
+    def _tree_bias(self, attention: nn.Module) -> torch.Tensor:
+        """:meth:`_depth_bias` plus the tree mask: the additive mask of the tree's self-attention."""
+        return self._depth_bias(attention).to(self.dtype) + self._decoder["mask"]
 
     def _tree_decoder(self, decoder: nn.Module, encoder_hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """The decoder blocks over the tree, run here: ``(batch, nodes, d_model)`` before the final norm."""
@@ -668,9 +672,7 @@ class LabelScorer:
             attention_mask=attention_mask,
             encoder_hidden_states=encoder_hidden,
         )
-        depths, size = self._decoder["depths"], self.trie.max_depth + 1
-        grid = decoder.block[0].layer[0].SelfAttention.compute_bias(size, size)
-        position_bias = grid[:, :, depths[:, None], depths[None, :]]  # (1, heads, nodes, nodes); the mask goes separately
+        position_bias = self._depth_bias(decoder.block[0].layer[0].SelfAttention)  # the mask goes separately
         cross_bias = None  # zeros made by the first block, shared by the others as in T5Stack
         for block in decoder.block:
             hidden, _, cross_bias = block(hidden, self._decoder["mask"], position_bias, encoder_hidden, cross_mask, cross_bias)
