@@ -246,6 +246,22 @@ def test_int8_token_scales_keep_an_outlier_token_from_coarsening_the_others(bias
     torch.testing.assert_close(token_scaled(outlier)[0], dense(outlier)[0], rtol=0, atol=2e-2 * dense(outlier)[0].abs().max().item())
 
 
+def test_int8_token_scales_read_the_bias_once_and_follow_a_new_one():
+    torch.manual_seed(0)
+    dense = _with_qconfig(torch.nn.Linear(64, 32))
+    layer = TokenScaledDynamicLinear.from_float(dense)
+    x = torch.randn(8, 64)
+    state = set(layer.state_dict())
+    first = layer(x)
+    torch.testing.assert_close(first, dense(x), rtol=0, atol=0.05)
+    assert set(layer.state_dict()) == state and not dict(layer.named_parameters())  # the kept bias is no parameter
+    weight, _ = layer._weight_bias()
+    layer.set_weight_bias(weight, torch.full((32,), 10.0))  # the bias it kept from the first call must go
+    torch.testing.assert_close(layer(x), first - dense.bias + 10.0, rtol=0, atol=1e-4)
+    layer.set_weight_bias(weight, None)
+    torch.testing.assert_close(layer(x), first - dense.bias, rtol=0, atol=1e-4)
+
+
 @pytest.mark.skipif(not _full_range_activations(), reason="needs a CPU with AVX512-VNNI (int32 accumulation)")
 def test_full_range_int8_does_not_overflow_and_halves_the_rounding():
     from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
