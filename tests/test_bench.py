@@ -11,7 +11,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import t5cls
 from t5cls.bench import format_report, load_texts, machine_line, model_flops, run_benchmark
-from t5cls.devices import CPU_FEATURES, cpu_features, cpu_flags
+from t5cls.devices import CPU_FEATURES, cpu_family_model, cpu_features, cpu_flags
 from tests.conftest import sample_texts, tiny_t5_config
 
 
@@ -111,6 +111,9 @@ def test_machine_line_names_the_cpu_features():
         assert (name in features.split(";")[0].split(", ")) == (flag in cpu_flags())
     line = machine_line(2)
     assert f"({features})" in line and "2 threads" in line and "load average" in line
+    if cpuinfo.exists() and cpu_family_model():
+        family = next(line for line in cpuinfo.read_text().splitlines() if line.startswith("cpu family")).split(":")[1].strip()
+        assert f" family {family} model " in line
 
 
 def test_rerank_inputs_split_documents_and_queries():

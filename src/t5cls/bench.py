@@ -35,7 +35,7 @@ import torch
 
 from .batching import min_padding_batches, padding_share
 from .cpu_linear import linear_kernel_name, onednn_available
-from .devices import cpu_features, cpu_model
+from .devices import cpu_family_model, cpu_features, cpu_model
 from .errors import InputError, check_int
 from .inputs import iter_texts, read_table
 
@@ -553,11 +553,12 @@ def machine_line(threads: int | None = None) -> str:
 
     Example:
         >>> machine_line(2)  # doctest: +SKIP
-        'AMD EPYC (AVX2; torch AVX2), 2 CPU cores, 2 threads, torch 2.13.0+cpu (fp32 linear: oneDNN), CPU, 2026-12-02 06:00 UTC, load average 0.12 0.30 0.25'
+        'AMD EPYC family 25 model 1 (AVX2; torch AVX2), 2 CPU cores, 2 threads, torch 2.13.0+cpu (fp32 linear: oneDNN), CPU, ...'
     """
     import os
 
-    cpu = cpu_model() or platform.processor() or platform.machine()
+    # The family and model tell hosts apart that share a name ("AMD EPYC") but not their speed.
+    cpu = " ".join(filter(None, [cpu_model() or platform.processor() or platform.machine(), cpu_family_model()]))
     threads = torch.get_num_threads() if threads is None else threads
     accelerator = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU"
     try:

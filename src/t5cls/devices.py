@@ -121,6 +121,14 @@ def cpu_model() -> str:
     return _cpuinfo().get("model name", "")
 
 
+def cpu_family_model() -> str:
+    """The CPU's family and model numbers, e.g. ``"family 26 model 2"``: the generation behind a name such as "AMD EPYC" (empty where unknown)."""
+    info = _cpuinfo()
+    if "cpu family" not in info or "model" not in info:
+        return ""
+    return f"family {info['cpu family']} model {info['model']}"
+
+
 def cpu_features() -> str:
     """The :data:`CPU_FEATURES` this CPU has, and the vector kernels torch picked, e.g. ``"AVX2; torch AVX2"``.
 
@@ -133,4 +141,16 @@ def cpu_features() -> str:
     return f"{', '.join(names)}; torch {torch.backends.cpu.get_cpu_capability()}"
 
 
-__all__ = ["cpu_features", "cpu_flags", "cpu_model", "cpu_vendor", "CPU_FEATURES", "as_dtype", "default_device", "default_dtype", "QUANTIZATIONS", "DTYPES"]
+__all__ = [
+    "cpu_family_model",
+    "cpu_features",
+    "cpu_flags",
+    "cpu_model",
+    "cpu_vendor",
+    "CPU_FEATURES",
+    "as_dtype",
+    "default_device",
+    "default_dtype",
+    "QUANTIZATIONS",
+    "DTYPES",
+]
