@@ -260,6 +260,8 @@ def test_int8_token_scales_read_the_bias_once_and_follow_a_new_one():
     torch.testing.assert_close(layer(x), first - dense.bias + 10.0, rtol=0, atol=1e-4)
     layer.set_weight_bias(weight, None)
     torch.testing.assert_close(layer(x), first - dense.bias, rtol=0, atol=1e-4)
+    layer.load_state_dict(TokenScaledDynamicLinear.from_float(dense).state_dict())  # packs anew, as set_weight_bias
+    torch.testing.assert_close(layer(x), first, rtol=0, atol=1e-4)
 
 
 @pytest.mark.skipif(not _full_range_activations(), reason="needs a CPU with AVX512-VNNI (int32 accumulation)")

@@ -243,16 +243,14 @@ class TokenScaledDynamicLinear(DynamicLinear):
 
     def _float_bias(self) -> torch.Tensor | None:
         # ``self.bias()`` unpacks the whole int8 weight to return the bias (1.3 ms a call at t5-small
-        # shapes: a quarter of LabelScorer int8's time at 4 labels), so it is read once and kept.
-        if "_bias_read" not in self.__dict__:
+        # shapes: a quarter of LabelScorer int8's time at 4 labels), so it is read once per packed
+        # weight: set_weight_bias and load_state_dict pack anew, and the next call reads it again.
+        packed = self._packed_params._packed_params
+        kept = self.__dict__.get("_bias_read")  # in __dict__, not a parameter: no state of the module
+        if kept is None or kept[0] is not packed:
             bias = self.bias()
-            # Kept outside the module's parameters (it may come back as a Parameter): not state.
-            self.__dict__["_bias_read"] = None if bias is None else bias.detach()
-        return self.__dict__["_bias_read"]
-
-    def set_weight_bias(self, w: torch.Tensor, b: torch.Tensor | None) -> None:
-        self.__dict__.pop("_bias_read", None)
-        super().set_weight_bias(w, b)
+            kept = self.__dict__["_bias_read"] = (packed, None if bias is None else bias.detach())
+        return kept[1]
 
 
 class FullRangeTokenScaledDynamicLinear(TokenScaledDynamicLinear):
