@@ -112,7 +112,7 @@ def test_machine_line_names_the_cpu_features():
     line = machine_line(2)
     assert f"({features})" in line and "2 threads" in line and "load average" in line
     if cpuinfo.exists() and cpu_family_model():
-        family = next(line for line in cpuinfo.read_text().splitlines() if line.startswith("cpu family")).split(":")[1].strip()
+        family = next(row for row in cpuinfo.read_text().splitlines() if row.startswith("cpu family")).split(":")[1].strip()
         assert f" family {family} model " in line
 
 
