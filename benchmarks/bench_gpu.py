@@ -11,7 +11,7 @@ same answers before it prints a time (top labels; fp32 log-likelihoods to 1e-3, 
   ``LabelScorer`` (encoder once per text, labels as a prefix tree), 4 and 20 labels;
 - zero-shot: ``pipeline("zero-shot-classification")`` over transformers' T5ForSequenceClassification
   vs ``ZeroShotClassifier``, 4 labels;
-- rerank: ``t5cls.Reranker`` (when the installed t5cls has it) vs per-pair monoT5 scoring.
+- rerank: per-pair monoT5 scoring (one forward per document) vs ``t5cls.Reranker``.
 
     python benchmarks/bench_gpu.py --device cuda --dtype bfloat16 --out gpu.md
     python benchmarks/bench_gpu.py --device cpu --dtype float32 --dry-run   # tiny shapes, seconds
@@ -33,6 +33,7 @@ import t5cls
 from t5cls.bench import AG_NEWS_LABELS, SHAPE_PRESETS, TWENTY_LABELS, VOCAB_SIZE, machine_line
 from t5cls.bench import SCORING_TEMPLATE as TEMPLATE
 from t5cls.inputs import iter_texts
+from t5cls.rerank import DEFAULT_RERANK_TEMPLATE
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 NLI_LABELS = ["world news", "sports", "business", "science and technology"]
@@ -148,22 +149,13 @@ def main() -> int:
     agree = float(np.mean([a["labels"][0] == b["labels"][0] for a, b in zip(theirs, ours)]))
     add("zero-shot, 4 labels", "pipeline(T5ForSequenceClassification)", "ZeroShotClassifier", zs_n, their_s, our_s, f"top label {agree:.0%}")
 
-    # --- rerank (only where this t5cls has a Reranker) ---
-    reranker_class = getattr(t5cls, "Reranker", None)
-    if reranker_class is None:
-        rows.append("| rerank | - | - | - | - | - | t5cls.Reranker not in this version |")
-    else:
-        query, documents = "what happened in the markets", texts
-        try:  # the Reranker's arguments are its own module's; a mismatch is a row, not a failed run
-            reranker = reranker_class((seq2seq, tokenizer), device=device)
-        except (TypeError, ValueError) as exc:
-            reranker = None
-            rows.append(f"| rerank | - | - | - | - | - | Reranker((model, tokenizer)) failed: {exc} |")
-    if reranker_class is not None and reranker is not None:
-        mono = [f"Query: {query} Document: {d} Relevant:" for d in documents]
-        their_s, _ = timed(lambda: per_pair(seq2seq, tokenizer, mono, ["true"], device), device, repeats)
-        our_s, _ = timed(lambda: reranker.rank(query, documents), device, repeats)
-        add("rerank", "per-pair monoT5 forward, batch 64", "Reranker", n, their_s, our_s, "speed only")
+    # --- rerank ---
+    query, documents = "what happened in the markets", texts
+    reranker = t5cls.Reranker((seq2seq, tokenizer), device=device, show_progress_bar=False)
+    mono = [DEFAULT_RERANK_TEMPLATE.format(query=query, document=d) for d in documents]
+    their_s, _ = timed(lambda: per_pair(seq2seq, tokenizer, mono, ["true"], device), device, repeats)
+    our_s, _ = timed(lambda: reranker.rank(query, documents), device, repeats)
+    add("rerank", "per-pair monoT5 forward, batch 64", "Reranker", n, their_s, our_s, "speed only")
 
     header = [
         f"t5-{'tiny (dry run)' if args.dry_run else args.size} shapes, random weights, {n} AG News texts, {args.device} {args.dtype}; best of {repeats}",
