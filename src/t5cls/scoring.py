@@ -619,8 +619,9 @@ class LabelScorer:
         for start in range(0, batch, step):
             logits = model.lm_head(hidden[start : start + step])  # (step, nodes, vocab)
             logits = logits.to(torch.promote_types(logits.dtype, torch.float32))  # bf16 -> fp32, fp64 stays
-            log_norm = logits.logsumexp(dim=-1)  # (step, nodes)
-            out.append(logits[:, nodes, tokens] - log_norm[:, nodes])  # (step, edges)
+            # log_softmax, not logits - logsumexp(logits): on a CPU its fused kernel ran 2.6x faster
+            # than logsumexp's (29 x 36 x 32128 fp32, 2 threads: 8.9 against 23.6 ms), 3% of a pass at 20 labels.
+            out.append(torch.log_softmax(logits, dim=-1)[:, nodes, tokens])  # (step, edges)
         return torch.cat(out)
 
     def _depth_bias(self, attention: nn.Module) -> torch.Tensor:
