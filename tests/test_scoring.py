@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -169,6 +170,15 @@ def test_eager_attention_gives_the_same_log_likelihoods(tiny_tokenizer, texts):
     model.set_attn_implementation("eager")
     eager = LabelScorer((model, tiny_tokenizer), **kwargs).log_likelihoods(texts[:3])
     np.testing.assert_allclose(eager, sdpa, atol=1e-5)
+
+
+def test_the_log_prob_kernel_benchmark_runs():
+    # benchmarks/log_prob_kernels.py checks LabelScorer's log_softmax against logits - logsumexp before it times them.
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "log_prob_kernels.py"
+    command = [sys.executable, str(script), "--repeats", "1", "--threads", "1", "--texts", "2"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "| log_softmax, gathered (LabelScorer) |" in result.stdout and "log_softmax saves" in result.stdout
 
 
 def test_bf16_follows_fp32(tiny_tokenizer, texts):

@@ -619,8 +619,8 @@ class LabelScorer:
         for start in range(0, batch, step):
             logits = model.lm_head(hidden[start : start + step])  # (step, nodes, vocab)
             logits = logits.to(torch.promote_types(logits.dtype, torch.float32))  # bf16 -> fp32, fp64 stays
-            # log_softmax, not logits - logsumexp(logits): on a CPU its fused kernel ran 2.6x faster
-            # than logsumexp's (29 x 36 x 32128 fp32, 2 threads: 8.9 against 23.6 ms), 3% of a pass at 20 labels.
+            # log_softmax, not logits - logsumexp(logits): one fused kernel, 2x faster on a CPU than
+            # logsumexp's separate passes, 2-3% of a pass at 20 labels (benchmarks/log_prob_kernels.py).
             out.append(torch.log_softmax(logits, dim=-1)[:, nodes, tokens])  # (step, edges)
         return torch.cat(out)
 
